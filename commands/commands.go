@@ -1,0 +1,186 @@
+// Package commands holds one handler per command: it authorizes the actor,
+// loads the aggregate from its stream, lets the aggregate decide, and
+// appends the recorded events with the version it loaded as the expected
+// version, retrying a bounded number of times on a concurrency conflict.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/codec"
+)
+
+// MaxAttempts bounds the load-decide-append loop under contention.
+const MaxAttempts = 5
+
+// Deps are what every handler needs. Clock and NewID are injected so tests
+// control time and ids.
+type Deps struct {
+	Store eventstore.Store
+	Codec *codec.Registry
+	Clock func() time.Time
+	NewID func() uuid.UUID
+}
+
+// Meta is the envelope of one command: who issues it and how it relates to
+// other requests. CommandID makes a retry idempotent; when empty a fresh
+// one is made.
+type Meta struct {
+	Actor         domain.Actor
+	CommandID     string
+	CorrelationID string
+	CausationID   string
+}
+
+// Result tells the caller what a command wrote.
+type Result struct {
+	// Stream and Version of the (last) stream written.
+	Stream  eventstore.StreamID
+	Version int64
+	// Position is the global position of the last event written; a reader
+	// can wait for a read model to reach it.
+	Position int64
+	// Duplicate: the command id had been handled before; nothing new was
+	// written and this is the first answer.
+	Duplicate bool
+}
+
+func resultOf(r eventstore.AppendResult) Result {
+	return Result{Stream: r.Stream, Version: r.Version, Position: r.LastPosition(), Duplicate: r.Duplicate}
+}
+
+// aggregate is what the load-decide-append loop needs of an aggregate.
+type aggregate interface {
+	Version() int64
+	Pending() []domain.Event
+	Committed()
+	// Replay applies one stored event during load (and counts it).
+	Replay(domain.Event)
+}
+
+// prepared normalizes a command's Meta: a missing command id or
+// correlation id is generated (the correlation defaults to the command).
+func (d Deps) prepared(m Meta) Meta {
+	if m.CommandID == "" {
+		m.CommandID = d.NewID().String()
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = m.CommandID
+	}
+	return m
+}
+
+// loaded is an aggregate rebuilt from its stream, plus whether the stream
+// already holds the events of this command id (a retried command).
+type loaded[A aggregate] struct {
+	agg      A
+	previous []eventstore.RecordedEvent // events this command id wrote before
+	version  int64
+}
+
+func load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A, commandID string) (loaded[A], error) {
+	recs, err := d.Store.ReadStream(ctx, stream, 1)
+	if err != nil {
+		return loaded[A]{}, fmt.Errorf("load %s: %w", stream, err)
+	}
+	out := loaded[A]{agg: fresh()}
+	for _, rec := range recs {
+		v, err := d.Codec.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+		if err != nil {
+			return loaded[A]{}, fmt.Errorf("load %s version %d: %w", stream, rec.Version, err)
+		}
+		ev, ok := v.(domain.Event)
+		if !ok {
+			return loaded[A]{}, fmt.Errorf("load %s: %s is not a domain event", stream, rec.Type)
+		}
+		out.agg.Replay(ev)
+		if commandID != "" && rec.Metadata.CommandID == commandID {
+			out.previous = append(out.previous, rec)
+		}
+	}
+	out.version = int64(len(recs))
+	return out, nil
+}
+
+// Load rebuilds an aggregate from its stream. A stream with no events gives
+// fresh() unchanged (Version 0); callers decide whether that is NotFound.
+func Load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A) (A, error) {
+	l, err := load(ctx, d, stream, fresh, "")
+	return l.agg, err
+}
+
+// execute runs load-decide-append for one stream. decide is called on the
+// freshly loaded aggregate and records events on it (or returns an error).
+// If the stream already holds events of this command id, nothing is decided
+// and the first result is returned as a duplicate. On a concurrency
+// conflict the whole cycle runs again, at most MaxAttempts times, so a
+// command that is still valid on the newer state succeeds.
+func execute[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, clinicID string, m Meta,
+	fresh func() A, decide func(A) error) (Result, A, error) {
+	var zero A
+	for attempt := 1; ; attempt++ {
+		l, err := load(ctx, d, stream, fresh, m.CommandID)
+		if err != nil {
+			return Result{}, zero, err
+		}
+		if len(l.previous) > 0 {
+			last := l.previous[len(l.previous)-1]
+			return Result{Stream: stream, Version: last.Version, Position: last.Position, Duplicate: true}, l.agg, nil
+		}
+		if err := decide(l.agg); err != nil {
+			return Result{}, zero, err
+		}
+		pending := l.agg.Pending()
+		if len(pending) == 0 {
+			return Result{Stream: stream, Version: l.version}, l.agg, nil
+		}
+		res, err := appendEvents(ctx, d, stream, eventstore.Exactly(l.version), clinicID, m, pending)
+		if errors.Is(err, eventstore.ErrConcurrency) && attempt < MaxAttempts {
+			continue
+		}
+		if err != nil {
+			return Result{}, zero, err
+		}
+		l.agg.Committed()
+		return resultOf(res), l.agg, nil
+	}
+}
+
+// appendEvents encodes domain events into the envelope and appends them.
+func appendEvents(ctx context.Context, d Deps, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
+	clinicID string, m Meta, events []domain.Event) (eventstore.AppendResult, error) {
+	now := d.Clock().UTC()
+	batch := make([]eventstore.NewEvent, 0, len(events))
+	for _, e := range events {
+		name, version, data, err := d.Codec.Encode(e)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if name != e.EventType() {
+			return eventstore.AppendResult{}, fmt.Errorf("event %T registered as %q but names itself %q", e, name, e.EventType())
+		}
+		batch = append(batch, eventstore.NewEvent{
+			ID:            d.NewID(),
+			Type:          name,
+			SchemaVersion: version,
+			Data:          data,
+			Metadata: eventstore.Metadata{
+				ActorID:       m.Actor.ID,
+				ActorRole:     string(m.Actor.Role),
+				CommandID:     m.CommandID,
+				CorrelationID: m.CorrelationID,
+				CausationID:   m.CausationID,
+				ClinicID:      clinicID,
+				OccurredAt:    now,
+			},
+		})
+	}
+	return d.Store.Append(ctx, stream, expected, batch)
+}
