@@ -4,6 +4,11 @@ import (
 	"fmt"
 
 	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/books"
+	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/domain/identity"
+	"github.com/careflow/careflow/domain/organization"
+	"github.com/careflow/careflow/domain/plans"
 	"github.com/careflow/careflow/eventstore/codec"
 )
 
@@ -13,6 +18,7 @@ func NewRegistry() (*codec.Registry, error) {
 	r := codec.NewRegistry()
 	groups := [][]domain.Event{
 		// Each domain package adds its Events() here.
+		organization.Events(), books.Events(), plans.Events(), care.Events(), identity.Events(),
 	}
 	for _, events := range groups {
 		for _, e := range events {

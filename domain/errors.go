@@ -10,11 +10,11 @@ import (
 type Kind int
 
 const (
-	KindValidation Kind = iota + 1 // the input is wrong: 400/422
-	KindNotFound                   // no such thing (or not visible to the actor): 404
-	KindForbidden                  // the actor may not do this: 403
-	KindConflict                   // the thing's state does not allow it now: 409
-	KindUnauthorized               // no or bad credentials: 401
+	KindValidation   Kind = iota + 1 // the input is wrong: 400/422
+	KindNotFound                     // no such thing (or not visible to the actor): 404
+	KindForbidden                    // the actor may not do this: 403
+	KindConflict                     // the thing's state does not allow it now: 409
+	KindUnauthorized                 // no or bad credentials: 401
 )
 
 // Error is a domain error with a stable slug (the API's problem type) and
@@ -68,6 +68,15 @@ func (v ValidationErrors) Error() string {
 		return v[0].Error()
 	}
 	return fmt.Sprintf("%d invalid fields: %s ...", len(v), v[0].Error())
+}
+
+// Unwrap lets errors.Is and errors.As look at each field error.
+func (v ValidationErrors) Unwrap() []error {
+	out := make([]error, len(v))
+	for i, e := range v {
+		out[i] = e
+	}
+	return out
 }
 
 // Err returns nil for no errors, else v.

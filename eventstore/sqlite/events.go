@@ -1,0 +1,76 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/careflow/careflow/eventstore"
+)
+
+// eventColumns is the column list every read selects, in scanEvents order.
+const eventColumns = `position, event_id, stream_type, stream_id, version, type, schema_version, data,
+	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at`
+
+// Unix nanoseconds in an int64 span the years 1678 to 2262.
+var (
+	minStorableTime = time.Unix(0, math.MinInt64).UTC()
+	maxStorableTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// encodeTime gives the stored form of t: nil for the zero time (not given),
+// else unix nanoseconds.
+func encodeTime(t time.Time) (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minStorableTime) || t.After(maxStorableTime) {
+		return nil, fmt.Errorf("%w: time %s is outside the storable range %d..%d",
+			eventstore.ErrInvalidEvent, t, minStorableTime.Year(), maxStorableTime.Year())
+	}
+	return t.UnixNano(), nil
+}
+
+func decodeTime(nanos sql.NullInt64) time.Time {
+	if !nanos.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos.Int64).UTC()
+}
+
+// scanEvents reads rows selected with eventColumns and closes them.
+func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	var (
+		out        []eventstore.RecordedEvent
+		id         sql.RawBytes
+		occurredAt sql.NullInt64
+		recordedAt int64
+	)
+	if capHint > 0 {
+		out = make([]eventstore.RecordedEvent, 0, capHint)
+	}
+	for rows.Next() {
+		var e eventstore.RecordedEvent
+		m := &e.Metadata
+		if err := rows.Scan(&e.Position, &id, &e.Stream.Type, &e.Stream.ID, &e.Version, &e.Type,
+			&e.SchemaVersion, (*[]byte)(&e.Data), &m.ActorID, &m.ActorRole, &m.CommandID,
+			&m.CorrelationID, &m.CausationID, &m.ClinicID, &occurredAt, &recordedAt); err != nil {
+			return nil, err
+		}
+		var err error
+		if e.ID, err = uuid.ParseBytes(id); err != nil {
+			return nil, fmt.Errorf("event at position %d: bad event id %q: %w", e.Position, id, err)
+		}
+		m.OccurredAt = decodeTime(occurredAt)
+		e.RecordedAt = time.Unix(0, recordedAt).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
