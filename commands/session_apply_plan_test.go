@@ -1,7 +1,9 @@
 package commands_test
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +12,7 @@ import (
 	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/books"
 	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/domain/plans"
 )
 
 func TestApplyDesignPlanSchedulesOneSessionPerWeek(t *testing.T) {
@@ -57,4 +60,18 @@ func TestApplyDesignPlanRefusals(t *testing.T) {
 			w.refusedIn(t, err, before, tc.kind, tc.slug)
 		})
 	}
+}
+
+func TestApplyDesignPlanShortensALongPlanTitle(t *testing.T) {
+	w := newCareWorld(t)
+	long := strings.Repeat("p", care.MaxTitle)
+	plan, err := w.org.CreateDesignPlan(w.ctx, careMeta(w.p1), commands.CreateDesignPlan{
+		ClinicID: w.clinic, Title: long, Weeks: []plans.Week{{Number: 1, Homework: []string{books.GAD7ID}}},
+	})
+	require.NoError(t, err)
+	res, err := w.care.ApplyDesignPlan(w.ctx, careMeta(w.p1), commands.ApplyDesignPlan{ClientID: w.k1.ID, PlanID: plan.Stream.ID, Start: careStart})
+	require.NoError(t, err)
+	title := w.session(res.Sessions[0].ID).View().Title
+	assert.Equal(t, care.MaxTitle, utf8.RuneCountInString(title))
+	assert.True(t, strings.HasSuffix(title, " — week 1"), title)
 }

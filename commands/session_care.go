@@ -124,20 +124,30 @@ func (c *Care) onTeam(ctx context.Context, a domain.Actor, clientID, what string
 	return ClientFacts{}, notFound
 }
 
-// loadSession reads a session that exists.
-func (c *Care) loadSession(ctx context.Context, id string) (*care.Session, error) {
+// sessionHeader reads whom a session belongs to from its first event:
+// the clinic and the client never change, so authorizing needs no replay
+// of the whole stream (the load-decide-append loop replays it once).
+func (c *Care) sessionHeader(ctx context.Context, id string) (care.SessionScheduled, error) {
 	stream := sessionStream(id)
 	if stream.Validate() != nil {
-		return nil, sessionNotFound()
+		return care.SessionScheduled{}, sessionNotFound()
 	}
-	s, err := Load(ctx, c.d, stream, care.New)
+	recs, err := c.d.Store.ReadStream(ctx, stream, 1)
 	if err != nil {
-		return nil, err
+		return care.SessionScheduled{}, fmt.Errorf("read %s: %w", stream, err)
 	}
-	if !s.Exists() {
-		return nil, sessionNotFound()
+	if len(recs) == 0 {
+		return care.SessionScheduled{}, sessionNotFound()
 	}
-	return s, nil
+	v, err := c.d.Codec.Decode(recs[0].Type, recs[0].SchemaVersion, recs[0].Data)
+	if err != nil {
+		return care.SessionScheduled{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	first, ok := v.(care.SessionScheduled)
+	if !ok {
+		return care.SessionScheduled{}, fmt.Errorf("read %s: starts with %s, not session.scheduled", stream, recs[0].Type)
+	}
+	return first, nil
 }
 
 // Who may take part in a session's command.
@@ -163,27 +173,27 @@ func (p party) roles() []domain.Role {
 	return roles
 }
 
-// sessionFor checks the actor's role, loads the session and checks the
-// actor takes part in it as one of who.
-func (c *Care) sessionFor(ctx context.Context, a domain.Actor, sessionID, what string, who party) (*care.Session, error) {
+// sessionFor checks the actor's role, finds the session and checks the
+// actor takes part in it as one of who. It returns the session's clinic.
+func (c *Care) sessionFor(ctx context.Context, a domain.Actor, sessionID, what string, who party) (string, error) {
 	if err := requireCareRole(a, what, who.roles()...); err != nil {
-		return nil, err
+		return "", err
 	}
-	s, err := c.loadSession(ctx, sessionID)
+	h, err := c.sessionHeader(ctx, sessionID)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	switch a.Role {
 	case domain.RoleClient:
-		if a.ID != s.ClientID() {
-			return nil, sessionNotFound()
+		if a.ID != h.ClientID {
+			return "", sessionNotFound()
 		}
 	case domain.RoleProvider:
-		if _, err := c.onTeam(ctx, a, s.ClientID(), what, sessionNotFound()); err != nil {
-			return nil, err
+		if _, err := c.onTeam(ctx, a, h.ClientID, what, sessionNotFound()); err != nil {
+			return "", err
 		}
 	}
-	return s, nil
+	return h.ClinicID, nil
 }
 
 // inSession authorizes the actor, then runs decide on the session's
@@ -191,11 +201,11 @@ func (c *Care) sessionFor(ctx context.Context, a domain.Actor, sessionID, what s
 // caller derives ids from its command id.
 func (c *Care) inSession(ctx context.Context, m Meta, sessionID, what string, who party,
 	decide func(s *care.Session) error) (Result, *care.Session, error) {
-	s, err := c.sessionFor(ctx, m.Actor, sessionID, what, who)
+	clinicID, err := c.sessionFor(ctx, m.Actor, sessionID, what, who)
 	if err != nil {
 		return Result{}, nil, err
 	}
-	res, s, err := execute(ctx, c.d, sessionStream(sessionID), s.ClinicID(), c.d.prepared(m), care.New, decide)
+	res, s, err := execute(ctx, c.d, sessionStream(sessionID), clinicID, c.d.prepared(m), care.New, decide)
 	if err == nil {
 		c.show(s)
 	}

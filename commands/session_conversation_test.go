@@ -1,7 +1,9 @@
 package commands_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +12,7 @@ import (
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/eventstore"
 )
 
 func TestClientAndTeamPostMessages(t *testing.T) {
@@ -63,4 +66,35 @@ func TestTeamChangesTakeEffectAtOnce(t *testing.T) {
 	w.refused(err, before, domain.KindForbidden, "not-on-care-team")
 	_, err = w.care.PostMessage(w.ctx, careMeta(w.p3), commands.PostMessage{SessionID: id, Text: "joined"})
 	require.NoError(t, err)
+}
+
+func TestConcurrentMessagesAllLandOrAreRefusedWhole(t *testing.T) {
+	w := newCareWorld(t)
+	id := w.schedule()
+	const writers = 4
+	errs := make(chan error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			author := []domain.Actor{w.k1, w.p1, w.p2}[i%3]
+			_, err := w.care.PostMessage(w.ctx, careMeta(author), commands.PostMessage{SessionID: id, Text: fmt.Sprintf("message %d", i)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	landed := 0
+	for err := range errs {
+		if err == nil {
+			landed++
+			continue
+		}
+		// Only a writer that lost the race MaxAttempts times may fail.
+		require.ErrorIs(t, err, eventstore.ErrConcurrency)
+	}
+	require.Positive(t, landed)
+	assert.Len(t, w.session(id).View().Messages, landed, "every acknowledged message is stored once")
+	assert.Equal(t, int64(1+landed), w.version(id))
 }

@@ -33,7 +33,7 @@ const careWeek = 7 * 24 * time.Hour
 //	  client k2 (team p1); a module book; a two-week design plan.
 //	clinic c2: provider p4, client k3 (team p4).
 type careWorld struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	store *memory.Store
 	deps  commands.Deps
@@ -50,7 +50,7 @@ type careWorld struct {
 	seq uint64
 }
 
-func newCareWorld(t *testing.T) *careWorld {
+func newCareWorld(t testing.TB) *careWorld {
 	t.Helper()
 	codec, err := commands.NewRegistry()
 	require.NoError(t, err)
@@ -201,7 +201,7 @@ func (w *careWorld) refused(err error, before int64, kind domain.Kind, slug stri
 }
 
 // refusedIn is refused for a subtest.
-func (w *careWorld) refusedIn(t *testing.T, err error, before int64, kind domain.Kind, slug string) {
+func (w *careWorld) refusedIn(t testing.TB, err error, before int64, kind domain.Kind, slug string) {
 	t.Helper()
 	require.Error(t, err)
 	assert.Equal(t, kind, domain.KindOf(err), "kind of %v", err)

@@ -193,3 +193,13 @@ func TestAppliersDoNotValidate(t *testing.T) {
 	assert.Equal(t, 0, s.AssignmentCount())
 	assert.Equal(t, int64(3), s.Version())
 }
+
+func TestRescheduleIntoTheRecentPastKeepsItScheduledAndActivatable(t *testing.T) {
+	s := givenSession(scheduled())
+	now := t0.Add(2 * time.Hour)
+	p, _ := care.NewPeriod(t0.Add(time.Hour), 0)
+	require.NoError(t, s.Reschedule(p, provider.ID, now))
+	assert.Equal(t, care.StateScheduled, s.State())
+	require.NoError(t, s.Activate(now))
+	assert.Equal(t, care.StateActive, s.State())
+}
