@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +24,9 @@ type Config struct {
 	// StoreURL selects the event store: sqlite://PATH (the embedded
 	// default). postgres:// arrives with the PostgreSQL backend.
 	StoreURL string `mapstructure:"store_url"`
+	// ViewsURL is where the read models live: sqlite://PATH. Empty puts
+	// them next to a SQLite event store, in <name>-views.db.
+	ViewsURL string `mapstructure:"views_url"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is text or json.
@@ -40,11 +46,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// defaultConfigFile is read from the working directory when present.
+const defaultConfigFile = "careflow.yaml"
+
 // settings maps each Config key to its flag name and help text. The
 // environment variable is CAREFLOW_ + the key in upper case.
 var settings = []struct{ key, flag, help string }{
 	{"addr", "addr", "HTTP listen address"},
 	{"store_url", "store", "event store URL: sqlite://PATH"},
+	{"views_url", "views", "read-model database URL: sqlite://PATH (default: beside the event store)"},
 	{"log_level", "log-level", "log level: debug, info, warn, error"},
 	{"log_format", "log-format", "log format: text or json"},
 	{"shutdown_timeout", "shutdown-timeout", "how long a stop waits for requests in flight"},
@@ -56,9 +66,10 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "config file (default: ./careflow.yaml if present)")
 	fs.String("addr", d.Addr, settings[0].help)
 	fs.String("store", d.StoreURL, settings[1].help)
-	fs.String("log-level", d.LogLevel, settings[2].help)
-	fs.String("log-format", d.LogFormat, settings[3].help)
-	fs.Duration("shutdown-timeout", d.ShutdownTimeout, settings[4].help)
+	fs.String("views", d.ViewsURL, settings[2].help)
+	fs.String("log-level", d.LogLevel, settings[3].help)
+	fs.String("log-format", d.LogFormat, settings[4].help)
+	fs.Duration("shutdown-timeout", d.ShutdownTimeout, settings[5].help)
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -68,6 +79,7 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	d := DefaultConfig()
 	v.SetDefault("addr", d.Addr)
 	v.SetDefault("store_url", d.StoreURL)
+	v.SetDefault("views_url", d.ViewsURL)
 	v.SetDefault("log_level", d.LogLevel)
 	v.SetDefault("log_format", d.LogFormat)
 	v.SetDefault("shutdown_timeout", d.ShutdownTimeout)
@@ -78,20 +90,17 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 			file = p
 		}
 	}
+	if file == "" {
+		// Only careflow.yaml itself: viper's own search would also take a
+		// file named just "careflow", such as the binary in its directory.
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			file = defaultConfigFile
+		}
+	}
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", file, err)
-		}
-	} else {
-		v.SetConfigName("careflow")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
-		if err := v.ReadInConfig(); err != nil {
-			var notFound viper.ConfigFileNotFoundError
-			if !errors.As(err, &notFound) {
-				return Config{}, fmt.Errorf("config file: %w", err)
-			}
 		}
 	}
 	for _, s := range settings {
@@ -120,6 +129,8 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseStoreURL(c.StoreURL); err != nil {
 		bad("store_url", "%v", err)
+	} else if _, err := c.viewsPath(); err != nil {
+		bad("views_url", "%v", err)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -175,6 +186,24 @@ func parseStoreURL(raw string) (storeLocation, error) {
 	default:
 		return storeLocation{}, fmt.Errorf("%q: unknown store scheme %q; use sqlite://PATH", raw, u.Scheme)
 	}
+}
+
+// viewsPath is the read-model database file: views_url when set, else
+// beside a SQLite event store (careflow.db -> careflow-views.db).
+func (c Config) viewsPath() (string, error) {
+	if c.ViewsURL != "" {
+		loc, err := parseStoreURL(c.ViewsURL)
+		if err != nil {
+			return "", err
+		}
+		return loc.Path, nil
+	}
+	loc, err := parseStoreURL(c.StoreURL)
+	if err != nil {
+		return "", err
+	}
+	ext := filepath.Ext(loc.Path)
+	return strings.TrimSuffix(loc.Path, ext) + "-views" + cmp.Or(ext, ".db"), nil
 }
 
 func (c Config) logger(w interface{ Write([]byte) (int, error) }) *slog.Logger {

@@ -100,3 +100,13 @@ func TestParseStoreURL(t *testing.T) {
 		assert.Error(t, err, raw)
 	}
 }
+
+func TestConfigIgnoresTheBinaryBesideIt(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// A file named "careflow" (the binary) must not be taken for the config.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "careflow"), []byte("\x7fELF\x00\x01binary"), 0o700))
+	c, err := loadConfig(flags(t), env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, DefaultConfig(), c)
+}

@@ -15,9 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/careflow/careflow/api"
-	"github.com/careflow/careflow/commands"
-	"github.com/careflow/careflow/eventstore"
-	"github.com/careflow/careflow/eventstore/sqlite"
+	"github.com/careflow/careflow/projections"
 )
 
 func newServeCmd() *cobra.Command {
@@ -38,40 +36,45 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-// openStore opens the event store the configuration names.
-func openStore(ctx context.Context, cfg Config) (eventstore.Store, error) {
-	loc, err := parseStoreURL(cfg.StoreURL)
-	if err != nil {
-		return nil, err
-	}
-	types, err := commands.NewRegistry()
-	if err != nil {
-		return nil, err
-	}
-	switch loc.Kind {
-	case "sqlite":
-		return sqlite.Open(ctx, sqlite.Config{Path: loc.Path}, eventstore.Options{Types: types})
-	}
-	return nil, fmt.Errorf("store %q is not supported", cfg.StoreURL)
-}
-
 // serve runs the service until ctx ends, then stops cleanly: it stops
 // accepting requests, waits for those in flight, and only then closes the
 // store, whose writer finishes the group it is committing first. ready,
 // when set, receives the bound address once the listener is up.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
-	store, err := openStore(ctx, cfg)
+	a, err := openApp(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("closing the event store", "err", err)
+		if err := a.Close(); err != nil {
+			log.Error("closing the stores", "err", err)
+		}
+	}()
+	release, err := projections.Lock(a.viewsPath)
+	if errors.Is(err, projections.ErrLocked) {
+		return fmt.Errorf("another careflow process is serving %s; stop it first", a.viewsPath)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }()
+
+	// The projections follow the log until the HTTP server has stopped.
+	projCtx, stopProjections := context.WithCancel(context.Background())
+	projDone := make(chan error, 2)
+	go func() { projDone <- a.runner.Run(projCtx) }()
+	go func() { projDone <- a.runner.ServeRequests(projCtx, time.Second) }()
+	defer func() {
+		stopProjections()
+		for range 2 {
+			if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("projections stopped", "err", err)
+			}
 		}
 	}()
 
 	mux := http.NewServeMux()
-	api.Health{Store: store, Logger: log}.Register(mux)
+	api.Health{Store: a.store, Logger: log}.Register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,204 @@
+// Package audit is careflow's audit trail and time travel for compliance
+// reviewers.
+//
+// The audit trail is a projection (Trail) that keeps, for every event, who
+// did what, when, to what: the envelope's metadata, the stream and version,
+// and the ids of the things touched. It never keeps an event body, so the
+// audit tables hold no PHI (no message, comment, note or feedback text, no
+// answers, no names). Every event is linked to the clients it touched
+// across streams, so ClientTimeline lists a client's whole history in
+// global order.
+//
+// Time travel (TimeTravel) rebuilds the state of a session, an assignment,
+// a client or a client's timeline as of any instant straight from the event
+// store, never from a read model, and Diff compares two versions of a
+// stream field by field.
+package audit
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/careflow/careflow/commands"
+	"github.com/careflow/careflow/eventstore"
+)
+
+// Entry is one event as the audit trail shows it: the envelope without the
+// body.
+type Entry struct {
+	Position      int64  `json:"position"`
+	EventID       string `json:"eventId"`
+	Stream        string `json:"stream"`
+	StreamType    string `json:"streamType"`
+	StreamID      string `json:"streamId"`
+	Version       int64  `json:"version"`
+	Type          string `json:"type"`
+	SchemaVersion int    `json:"schemaVersion"`
+	// Subject names the thing inside the stream the event acted on, such
+	// as "assignment:<id>" or "message:<id>"; empty when it is the stream's
+	// aggregate itself.
+	Subject       string    `json:"subject,omitempty"`
+	ActorID       string    `json:"actorId"`
+	ActorRole     string    `json:"actorRole"`
+	CommandID     string    `json:"commandId"`
+	CorrelationID string    `json:"correlationId"`
+	CausationID   string    `json:"causationId,omitempty"`
+	ClinicID      string    `json:"clinicId,omitempty"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	RecordedAt    time.Time `json:"recordedAt"`
+}
+
+// EntryOf returns the audit entry of a recorded event.
+func EntryOf(e eventstore.RecordedEvent) Entry { return entryOf(e, referencesOf(e.Data)) }
+
+func entryOf(e eventstore.RecordedEvent, refs references) Entry {
+	return Entry{
+		Position:      e.Position,
+		EventID:       e.ID.String(),
+		Stream:        e.Stream.String(),
+		StreamType:    e.Stream.Type,
+		StreamID:      e.Stream.ID,
+		Version:       e.Version,
+		Type:          e.Type,
+		SchemaVersion: e.SchemaVersion,
+		Subject:       refs.subject(),
+		ActorID:       e.Metadata.ActorID,
+		ActorRole:     e.Metadata.ActorRole,
+		CommandID:     e.Metadata.CommandID,
+		CorrelationID: e.Metadata.CorrelationID,
+		CausationID:   e.Metadata.CausationID,
+		ClinicID:      e.Metadata.ClinicID,
+		OccurredAt:    e.Metadata.OccurredAt.UTC(),
+		RecordedAt:    e.RecordedAt.UTC(),
+	}
+}
+
+// clientStreamType is the stream type of clients ("client-<id>").
+const clientStreamType = commands.StreamClient
+
+// references are the ids an event body names. Only ids are read from a
+// body: nothing else of it is looked at or kept.
+type references struct {
+	ClientID     string
+	AssignmentID string
+	FeedbackID   string
+	CommentID    string
+	MessageID    string
+	PostID       string
+	NoteID       string
+}
+
+// referencesOf reads the ids out of an event body. A field that is absent
+// or not a string is treated as absent: the audit trail must follow every
+// event, whatever its shape.
+func referencesOf(data json.RawMessage) references {
+	// Raw fields: a field of another type must not fail the others.
+	var raw struct {
+		ClientID     json.RawMessage `json:"clientId"`
+		AssignmentID json.RawMessage `json:"assignmentId"`
+		FeedbackID   json.RawMessage `json:"feedbackId"`
+		CommentID    json.RawMessage `json:"commentId"`
+		MessageID    json.RawMessage `json:"messageId"`
+		PostID       json.RawMessage `json:"postId"`
+		NoteID       json.RawMessage `json:"noteId"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return references{}
+	}
+	str := func(field json.RawMessage) string {
+		var s string
+		if len(field) == 0 || json.Unmarshal(field, &s) != nil {
+			return ""
+		}
+		return s
+	}
+	return references{
+		ClientID:     str(raw.ClientID),
+		AssignmentID: str(raw.AssignmentID),
+		FeedbackID:   str(raw.FeedbackID),
+		CommentID:    str(raw.CommentID),
+		MessageID:    str(raw.MessageID),
+		PostID:       str(raw.PostID),
+		NoteID:       str(raw.NoteID),
+	}
+}
+
+// subject names the most specific thing the body names: a comment is
+// inside a feedback inside an assignment.
+func (r references) subject() string {
+	switch {
+	case r.CommentID != "":
+		return "comment:" + r.CommentID
+	case r.FeedbackID != "":
+		return "feedback:" + r.FeedbackID
+	case r.AssignmentID != "":
+		return "assignment:" + r.AssignmentID
+	case r.MessageID != "":
+		return "message:" + r.MessageID
+	case r.PostID != "":
+		return "discussion:" + r.PostID
+	case r.NoteID != "":
+		return "note:" + r.NoteID
+	}
+	return ""
+}
+
+// opensStream reports whether e is the event that makes its stream about
+// one client, so that every later event of the stream touches that client
+// too: the first event of a stream naming a client (session.scheduled,
+// account.registered for a client's account).
+func opensStream(e eventstore.RecordedEvent) bool {
+	return e.Version == 1 || e.Type == "session.scheduled"
+}
+
+// linking is the outcome of linking one event to clients.
+type linking struct {
+	// clients are the clients the event touched, without repetition.
+	clients []string
+	// owner is set when the event made its stream a client's: later events
+	// of the stream touch that client.
+	owner string
+}
+
+// link says which clients e touched. streamOwner is the client the
+// stream was linked to by an earlier event ("" if none). A client's own
+// stream touches that client; a stream linked to a client touches it with
+// every event; and an event naming a client in its body touches that one.
+func link(e eventstore.RecordedEvent, refs references, streamOwner string) linking {
+	var out linking
+	add := func(id string) {
+		if id == "" {
+			return
+		}
+		for _, c := range out.clients {
+			if c == id {
+				return
+			}
+		}
+		out.clients = append(out.clients, id)
+	}
+	if e.Stream.Type == clientStreamType {
+		add(e.Stream.ID)
+	}
+	add(streamOwner)
+	named := refs.ClientID
+	if streamOwner == "" && e.Stream.Type != clientStreamType && named != "" && opensStream(e) {
+		out.owner = named
+	}
+	add(named)
+	return out
+}
+
+// timeLayout stores instants as fixed-width UTC text, so that comparing the
+// text compares the instants.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}

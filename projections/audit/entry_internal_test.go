@@ -1,0 +1,58 @@
+package audit
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/careflow/careflow/eventstore"
+)
+
+func TestReferencesReadOnlyIDs(t *testing.T) {
+	refs := referencesOf(json.RawMessage(`{"clientId":"k1","assignmentId":"a1","feedbackId":"f1","commentId":"c1","text":"secret"}`))
+	assert.Equal(t, "k1", refs.ClientID)
+	assert.Equal(t, "comment:c1", refs.subject(), "the most specific thing")
+	assert.Equal(t, "assignment:a1", references{AssignmentID: "a1"}.subject())
+	assert.Equal(t, "note:n1", references{NoteID: "n1"}.subject())
+	assert.Equal(t, "discussion:d1", references{PostID: "d1"}.subject())
+	assert.Empty(t, references{}.subject())
+
+	// Odd shapes are read as absent, never as a failure.
+	assert.Empty(t, referencesOf(json.RawMessage(`{"clientId":7}`)).ClientID)
+	assert.Empty(t, referencesOf(json.RawMessage(`not json`)).ClientID)
+}
+
+func TestLinkRules(t *testing.T) {
+	event := func(typ, id string, version int64, data string) eventstore.RecordedEvent {
+		return eventstore.RecordedEvent{Stream: eventstore.NewStreamID(typ, id), Version: version, Type: "x", Data: json.RawMessage(data)}
+	}
+	link1 := func(e eventstore.RecordedEvent, owner string) linking { return link(e, referencesOf(e.Data), owner) }
+
+	own := link1(event("client", "k1", 3, `{"clientId":"k1"}`), "")
+	assert.Equal(t, linking{clients: []string{"k1"}}, own, "a client's own stream; no link needed")
+
+	opened := link1(event("session", "s1", 1, `{"clientId":"k1"}`), "")
+	assert.Equal(t, linking{clients: []string{"k1"}, owner: "k1"}, opened)
+
+	later := link1(event("session", "s1", 5, `{}`), "k1")
+	assert.Equal(t, linking{clients: []string{"k1"}}, later, "later events follow the stream's client")
+
+	named := link1(event("provider", "p1", 4, `{"clientId":"k2"}`), "")
+	assert.Equal(t, linking{clients: []string{"k2"}}, named, "naming a client later in a stream does not make it theirs")
+
+	both := link1(event("session", "s1", 6, `{"clientId":"k2"}`), "k1")
+	assert.Equal(t, linking{clients: []string{"k1", "k2"}}, both)
+
+	none := link1(event("clinic", "c1", 1, `{"clinicId":"c1"}`), "")
+	assert.Equal(t, linking{}, none)
+}
+
+func BenchmarkReferencesOf(b *testing.B) {
+	data := json.RawMessage(`{"sessionId":"0190c3d2-aaaa-bbbb-cccc-000000000001","clientId":"0190c3d2-aaaa-bbbb-cccc-000000000002","messageId":"0190c3d2-aaaa-bbbb-cccc-000000000003","authorId":"p1","authorRole":"provider","text":"hello there, how was your week? I hope the exercises helped a bit.","at":"2026-03-02T09:00:00Z"}`)
+	for b.Loop() {
+		if referencesOf(data).ClientID == "" {
+			b.Fatal("no client")
+		}
+	}
+}

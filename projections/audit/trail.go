@@ -1,0 +1,122 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/projections"
+)
+
+// TrailName is the audit trail projection's name.
+const TrailName = "audit_trail"
+
+// The audit trail's logical tables.
+const (
+	// eventsTable has one row per event: its envelope and the ids of the
+	// things touched. It answers "every version of a stream".
+	eventsTable = "audit_events"
+	// clientEventsTable links each event to every client it touched.
+	clientEventsTable = "audit_client_events"
+	// streamClientsTable remembers which client a stream is about (a
+	// session's, from session.scheduled), for the stream's later events.
+	streamClientsTable = "audit_stream_clients"
+)
+
+// Trail is the audit trail projection. It keeps no state of its own: run it
+// with a projections.Runner.
+type Trail struct{}
+
+// NewTrail returns the audit trail projection.
+func NewTrail() *Trail { return &Trail{} }
+
+var _ projections.Projection = (*Trail)(nil)
+
+// Name implements projections.Projection.
+func (*Trail) Name() string { return TrailName }
+
+// Version implements projections.Projection.
+func (*Trail) Version() int { return 1 }
+
+// Tables implements projections.Projection.
+func (*Trail) Tables() []string {
+	return []string{eventsTable, clientEventsTable, streamClientsTable}
+}
+
+// Schema implements projections.Projection. Instants are fixed-width UTC
+// text (see timeLayout) so they sort and compare as text.
+func (*Trail) Schema(t projections.TableNames) []string {
+	events, clientEvents, streamClients := t.Of(eventsTable), t.Of(clientEventsTable), t.Of(streamClientsTable)
+	return []string{
+		`CREATE TABLE ` + events + ` (
+			position BIGINT PRIMARY KEY,
+			event_id TEXT NOT NULL,
+			stream TEXT NOT NULL,
+			stream_type TEXT NOT NULL,
+			stream_id TEXT NOT NULL,
+			version BIGINT NOT NULL,
+			event_type TEXT NOT NULL,
+			schema_version INTEGER NOT NULL,
+			subject TEXT NOT NULL,
+			actor_id TEXT NOT NULL,
+			actor_role TEXT NOT NULL,
+			command_id TEXT NOT NULL,
+			correlation_id TEXT NOT NULL,
+			causation_id TEXT NOT NULL,
+			clinic_id TEXT NOT NULL,
+			occurred_at TEXT NOT NULL,
+			recorded_at TEXT NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX ` + events + `_by_stream ON ` + events + ` (stream, version)`,
+		`CREATE TABLE ` + clientEvents + ` (
+			client_id TEXT NOT NULL,
+			position BIGINT NOT NULL,
+			recorded_at TEXT NOT NULL,
+			PRIMARY KEY (client_id, position)
+		)`,
+		`CREATE INDEX ` + clientEvents + `_by_time ON ` + clientEvents + ` (client_id, recorded_at, position)`,
+		`CREATE TABLE ` + streamClients + ` (
+			stream TEXT PRIMARY KEY,
+			client_id TEXT NOT NULL,
+			position BIGINT NOT NULL
+		)`,
+	}
+}
+
+// Apply implements projections.Projection: every event gets a row, linked
+// to the clients it touched. Nothing of the body but ids is read. Its
+// statements go through projections.Exec and QueryRow, which prepare them
+// once per batch.
+func (*Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	refs := referencesOf(e.Data)
+	entry := entryOf(e, refs)
+	if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(eventsTable)+` (position, event_id, stream, stream_type,
+		stream_id, version, event_type, schema_version, subject, actor_id, actor_role, command_id, correlation_id,
+		causation_id, clinic_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		entry.Position, entry.EventID, entry.Stream, entry.StreamType, entry.StreamID, entry.Version, entry.Type,
+		entry.SchemaVersion, entry.Subject, entry.ActorID, entry.ActorRole, entry.CommandID, entry.CorrelationID,
+		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), formatTime(entry.RecordedAt)); err != nil {
+		return fmt.Errorf("audit: record event %d: %w", e.Position, err)
+	}
+	var owner string
+	err := projections.QueryRow(ctx, tx, `SELECT client_id FROM `+t.Of(streamClientsTable)+` WHERE stream = ?`, entry.Stream).Scan(&owner)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("audit: read the client of %s: %w", entry.Stream, err)
+	}
+	l := link(e, refs, owner)
+	if l.owner != "" {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(streamClientsTable)+` (stream, client_id, position) VALUES (?, ?, ?)`,
+			entry.Stream, l.owner, e.Position); err != nil {
+			return fmt.Errorf("audit: link %s to its client: %w", entry.Stream, err)
+		}
+	}
+	for _, client := range l.clients {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
+			client, e.Position, formatTime(entry.RecordedAt)); err != nil {
+			return fmt.Errorf("audit: link event %d to a client: %w", e.Position, err)
+		}
+	}
+	return nil
+}

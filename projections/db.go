@@ -1,0 +1,346 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+var (
+	// ErrUnknownProjection: no projection of that name is registered.
+	ErrUnknownProjection = errors.New("projections: unknown projection")
+	// ErrNoTables: the projection's tables have not been created yet (the
+	// runner creates them in Prepare or Run).
+	ErrNoTables = errors.New("projections: projection has no tables yet")
+	// ErrAlreadyRunning: another runner is running these projections.
+	ErrAlreadyRunning = errors.New("projections: already running")
+	// ErrNotRunning: the request needs Run to be running.
+	ErrNotRunning = errors.New("projections: runner is not running")
+)
+
+// Queryer is what reads need: a *sql.DB, *sql.Tx or *sql.Conn.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Dialect holds what differs between the SQL databases read models can live
+// in. The runner's own SQL is written with ? placeholders and portable types
+// (TEXT, BIGINT) and passed through Rebind.
+type Dialect interface {
+	Name() string
+	// Rebind turns a query written with ? placeholders into the dialect's.
+	Rebind(query string) string
+	// Columns lists a table's columns in definition order and the columns
+	// of its primary key in key order (empty when it has none).
+	Columns(ctx context.Context, q Queryer, table string) (columns, key []string, err error)
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) Name() string { return "sqlite" }
+
+func (sqliteDialect) Rebind(query string) string { return query }
+
+func (sqliteDialect) Columns(ctx context.Context, q Queryer, table string) ([]string, []string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`, table)
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections: columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var columns []string
+	keyAt := map[int]string{}
+	for rows.Next() {
+		var name string
+		var pk int
+		if err := rows.Scan(&name, &pk); err != nil {
+			return nil, nil, fmt.Errorf("projections: columns of %s: %w", table, err)
+		}
+		columns = append(columns, name)
+		if pk > 0 {
+			keyAt[pk] = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("projections: columns of %s: %w", table, err)
+	}
+	if len(columns) == 0 {
+		return nil, nil, fmt.Errorf("projections: table %s does not exist", table)
+	}
+	key := make([]string, 0, len(keyAt))
+	for i := 1; i <= len(keyAt); i++ {
+		key = append(key, keyAt[i])
+	}
+	return columns, key, nil
+}
+
+// readConns is the size of the read pool. Reads never wait for the writer
+// in WAL mode; a handful of connections serve an API process well.
+const readConns = 4
+
+// DB is the read-model database: one writer connection, used by the runner
+// for every projection's transactions, and a pool of read-only connections
+// for readers. The SQLite implementation keeps it in a file of its own so
+// projection writes never contend with the event store's writer.
+//
+// Readers resolve a projection's current physical table names through Read
+// (or Tables), so a rebuild can fill the next generation while the current
+// one keeps answering.
+type DB struct {
+	path    string
+	dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+
+	mu         sync.Mutex
+	registered map[string]*registration
+}
+
+// registration is what the DB knows about one projection.
+type registration struct {
+	name   string
+	tables []string
+	// swap is held shared by Read while it uses the current tables and
+	// exclusively while a rebuild swaps generations and drops the old ones.
+	swap sync.RWMutex
+	// active is the active generation, 0 until it was read or created.
+	active atomic.Int64
+	// claimed is true while a runner runs (or prepares) the projection.
+	claimed bool
+}
+
+// OpenDB opens (creating if needed) the SQLite read-model database at path:
+// WAL, synchronous=FULL, one writer connection and a read-only pool.
+func OpenDB(ctx context.Context, path string) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
+		// Writer and readers are separate connections: they must share a
+		// plain file, and a URI would bypass the pragmas set here.
+		return nil, fmt.Errorf("projections: database path %q must be a plain file path", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("projections: create directory for %s: %w", path, err)
+	}
+	// Read models hold PHI: readable by the owner only. SQLite gives the
+	// -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("projections: open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("projections: open %s: %w", path, err)
+	}
+	db := &DB{path: path, dialect: sqliteDialect{}, registered: map[string]*registration{}}
+	if err := db.open(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// In WAL mode FULL syncs the log at every commit: a committed
+	// checkpoint survives power loss, not only a process crash.
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(ON)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return path + "?" + q.Encode()
+}
+
+func (db *DB) open(ctx context.Context) error {
+	var err error
+	if db.write, err = sql.Open("sqlite", sqliteDSN(db.path, false)); err != nil {
+		return fmt.Errorf("projections: open %s: %w", db.path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+	if err := checkSQLitePragmas(ctx, db.write); err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx, stateSchema); err != nil {
+		return fmt.Errorf("projections: create %s: %w", stateTable, err)
+	}
+	if db.read, err = sql.Open("sqlite", sqliteDSN(db.path, true)); err != nil {
+		return fmt.Errorf("projections: open %s for reading: %w", db.path, err)
+	}
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns)
+	db.read.SetConnMaxLifetime(0)
+	db.read.SetConnMaxIdleTime(0)
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("projections: open %s for reading: %w", db.path, err)
+	}
+	return nil
+}
+
+// checkSQLitePragmas makes sure the durability settings took: journal_mode
+// can silently stay "delete" on a file system without shared memory.
+func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("projections: read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("projections: journal mode is %q, want wal", mode)
+	}
+	var syncLevel int
+	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncLevel); err != nil {
+		return fmt.Errorf("projections: read synchronous: %w", err)
+	}
+	if syncLevel < 2 {
+		return fmt.Errorf("projections: synchronous is %d, want FULL (2)", syncLevel)
+	}
+	return nil
+}
+
+// Close closes both connection pools. Stop the runner first.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Dialect is the SQL dialect of this database.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Register makes a projection's tables known to the DB so readers can
+// resolve them. NewRunner registers its projections; a process that only
+// reads registers them itself. Registering the same name again with the
+// same tables is allowed.
+func (db *DB) Register(p Projection) error {
+	if err := validateProjection(p); err != nil {
+		return err
+	}
+	_, err := db.register(p.Name(), p.Tables())
+	return err
+}
+
+func (db *DB) register(name string, tables []string) (*registration, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if reg, ok := db.registered[name]; ok {
+		if !slices.Equal(reg.tables, tables) {
+			return nil, fmt.Errorf("projections: %s is already registered with tables %v, not %v", name, reg.tables, tables)
+		}
+		return reg, nil
+	}
+	for other, reg := range db.registered {
+		for _, table := range tables {
+			if slices.Contains(reg.tables, table) {
+				return nil, fmt.Errorf("projections: table %q of %s is already owned by %s", table, name, other)
+			}
+		}
+	}
+	reg := &registration{name: name, tables: slices.Clone(tables)}
+	db.registered[name] = reg
+	return reg, nil
+}
+
+func (db *DB) registration(name string) (*registration, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	reg, ok := db.registered[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownProjection, name)
+	}
+	return reg, nil
+}
+
+// claim marks projections as run by one runner, so two runners never write
+// the same projection through one DB.
+func (db *DB) claim(regs []*registration) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, reg := range regs {
+		if reg.claimed {
+			return fmt.Errorf("%w: %s is run by another runner", ErrAlreadyRunning, reg.name)
+		}
+	}
+	for _, reg := range regs {
+		reg.claimed = true
+	}
+	return nil
+}
+
+func (db *DB) release(regs []*registration) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, reg := range regs {
+		reg.claimed = false
+	}
+}
+
+// Tables returns the physical names of the projection's active generation.
+// A rebuild may drop them right after: reads that must not race a swap go
+// through Read.
+func (db *DB) Tables(ctx context.Context, projection string) (TableNames, error) {
+	reg, err := db.registration(projection)
+	if err != nil {
+		return TableNames{}, err
+	}
+	return db.activeTables(ctx, reg)
+}
+
+func (db *DB) activeTables(ctx context.Context, reg *registration) (TableNames, error) {
+	generation := reg.active.Load()
+	if generation == 0 {
+		st, found, err := loadState(ctx, db.read, db.dialect, reg.name)
+		if err != nil {
+			return TableNames{}, err
+		}
+		if !found {
+			return TableNames{}, fmt.Errorf("%w: %s", ErrNoTables, reg.name)
+		}
+		generation = st.generation
+		reg.active.CompareAndSwap(0, generation)
+	}
+	return newTableNames(reg.name, generation, reg.tables), nil
+}
+
+// Read runs fn in a read transaction on the read pool with the projection's
+// active table names. A rebuild does not swap generations while fn runs, so
+// the tables fn reads exist until it returns. fn must not call Read again
+// (a waiting swap would deadlock it) and should be short: a swap waits for it.
+func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t TableNames) error) error {
+	reg, err := db.registration(projection)
+	if err != nil {
+		return err
+	}
+	reg.swap.RLock()
+	defer reg.swap.RUnlock()
+	t, err := db.activeTables(ctx, reg)
+	if err != nil {
+		return err
+	}
+	tx, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("projections: begin read of %s: %w", projection, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx, t); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

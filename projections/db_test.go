@@ -1,0 +1,126 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOpenDBRefusesPathsReadersCannotShare(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=memory"} {
+		_, err := OpenDB(context.Background(), path)
+		require.Error(t, err, path)
+	}
+}
+
+func TestOpenDBIsDurableAndPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "read.db")
+	db := openTestDB(t, path)
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "read models hold PHI")
+
+	var mode string
+	require.NoError(t, db.read.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
+	assert.Equal(t, "wal", mode)
+	var syncLevel int
+	require.NoError(t, db.write.QueryRow(`PRAGMA synchronous`).Scan(&syncLevel))
+	assert.Equal(t, 2, syncLevel)
+	_, err = db.read.Exec(`CREATE TABLE t (x TEXT)`)
+	require.Error(t, err, "the read pool is read-only")
+	assert.Equal(t, "sqlite", db.Dialect().Name())
+}
+
+func TestRegisterChecksOwnership(t *testing.T) {
+	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	require.NoError(t, db.Register(tablesProjection{"a", []string{"x", "y"}}))
+	require.NoError(t, db.Register(tablesProjection{"a", []string{"x", "y"}}), "registering again is harmless")
+	require.Error(t, db.Register(tablesProjection{"a", []string{"x"}}), "same name, other tables")
+	require.Error(t, db.Register(tablesProjection{"b", []string{"y"}}), "y belongs to a")
+	require.Error(t, db.Register(tablesProjection{"c", []string{"Bad"}}))
+}
+
+func TestTableNames(t *testing.T) {
+	tn := newTableNames("inbox", 3, []string{"inbox_items", "inbox_counts"})
+	assert.Equal(t, "inbox_items_g3", tn.Of("inbox_items"))
+	assert.Equal(t, []string{"inbox_items_g3", "inbox_counts_g3"}, tn.Physical())
+	assert.Equal(t, []string{"inbox_items", "inbox_counts"}, tn.Logical())
+	assert.Equal(t, int64(3), tn.Generation())
+	assert.Equal(t, "inbox", tn.Projection())
+	assert.Panics(t, func() { tn.Of("other") })
+}
+
+func TestTableHash(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	exec := func(q string, args ...any) {
+		t.Helper()
+		_, err := db.write.ExecContext(ctx, q, args...)
+		require.NoError(t, err)
+	}
+	for _, table := range []string{"a", "b", "c", "d"} {
+		exec(`CREATE TABLE ` + table + ` (k1 TEXT, k2 BIGINT, v TEXT, f REAL, blob BLOB, PRIMARY KEY (k1, k2))`)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Format(time.RFC3339Nano)
+	rows := [][]any{
+		{"x", 1, "one", 1.5, []byte{1, 2}},
+		{"x", 2, nil, nil, nil},
+		{"y", 1, at, -0.25, []byte{}},
+	}
+	// a and b hold the same rows inserted in other orders.
+	for _, i := range []int{0, 1, 2} {
+		exec(`INSERT INTO a VALUES (?, ?, ?, ?, ?)`, rows[i]...)
+	}
+	for _, i := range []int{2, 0, 1} {
+		exec(`INSERT INTO b VALUES (?, ?, ?, ?, ?)`, rows[i]...)
+	}
+	// c differs in one value: NULL against an empty string.
+	exec(`INSERT INTO c VALUES (?, ?, ?, ?, ?)`, rows[0]...)
+	exec(`INSERT INTO c VALUES (?, ?, ?, ?, ?)`, "x", 2, "", nil, nil)
+	exec(`INSERT INTO c VALUES (?, ?, ?, ?, ?)`, rows[2]...)
+
+	hash := func(table string) string {
+		t.Helper()
+		h, err := TableHash(ctx, db, table)
+		require.NoError(t, err)
+		return h
+	}
+	assert.Equal(t, hash("a"), hash("b"))
+	assert.NotEqual(t, hash("a"), hash("c"))
+	assert.NotEqual(t, hash("a"), hash("d"), "an empty table differs")
+
+	exec(`CREATE TABLE nokey (v TEXT)`)
+	exec(`CREATE TABLE nokey2 (v TEXT)`)
+	exec(`INSERT INTO nokey VALUES ('b'), ('a')`)
+	exec(`INSERT INTO nokey2 VALUES ('a'), ('b')`)
+	assert.Equal(t, hash("nokey"), hash("nokey2"), "without a key rows are ordered by every column")
+
+	_, err := TableHash(ctx, db, "missing")
+	require.Error(t, err)
+	_, err = TableHash(ctx, db, "a; DROP TABLE a")
+	require.Error(t, err)
+}
+
+func TestReadHoldsTheGenerationUntilItReturns(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	store := newStoreMemory(t)
+	p := newCounting("p1")
+	r, err := NewRunner(store, db, nil, p)
+	require.NoError(t, err)
+	require.NoError(t, r.Prepare(ctx))
+
+	err = db.Read(ctx, "p1", func(tx *sql.Tx, tn TableNames) error {
+		assert.Equal(t, int64(1), tn.Generation())
+		var n int
+		return tx.QueryRow(`SELECT COUNT(*) FROM ` + tn.Of("p1_streams")).Scan(&n)
+	})
+	require.NoError(t, err)
+	require.ErrorIs(t, db.Read(ctx, "nope", func(*sql.Tx, TableNames) error { return nil }), ErrUnknownProjection)
+}

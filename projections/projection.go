@@ -1,0 +1,123 @@
+// Package projections turns the global event log into read models.
+//
+// Each Projection owns a few tables in a read-model database (DB) separate
+// from the event store. A Runner feeds every projection the ordered global
+// log from its own checkpoint and commits the projection's writes and its new
+// checkpoint in one transaction, so a crash can neither skip an event nor
+// apply one twice. Tables carry a generation suffix: a rebuild fills fresh
+// tables while the old ones keep serving reads, and swaps them in once it has
+// caught up. See docs/adr/0004-projection-runner.md.
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/careflow/careflow/eventstore"
+)
+
+// Projection builds one read model from the event log.
+type Projection interface {
+	// Name is stable and unique, e.g. "provider_inbox".
+	Name() string
+	// Version is bumped when the schema or the logic changes: a projection
+	// whose stored version differs is rebuilt automatically.
+	Version() int
+	// Tables are the logical names of the tables the projection owns.
+	Tables() []string
+	// Schema returns the statements that create the tables (and indexes)
+	// of one generation, using t.Of("logical") for every table name.
+	Schema(t TableNames) []string
+	// Apply writes the effect of one event inside the runner's transaction.
+	// It must not commit or roll back tx. Events the projection does not
+	// care about are ignored (return nil). An error stops the projection at
+	// this event until it is retried or rebuilt.
+	Apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent) error
+}
+
+// TableNames maps a projection's logical table names to the physical names
+// of one generation: "inbox_items" in generation 3 is "inbox_items_g3".
+type TableNames struct {
+	projection string
+	generation int64
+	logical    []string
+}
+
+func newTableNames(projection string, generation int64, logical []string) TableNames {
+	return TableNames{projection: projection, generation: generation, logical: slices.Clone(logical)}
+}
+
+// Of returns the physical name of a logical table. A name the projection
+// does not declare in Tables is a programming error, so Of panics: the
+// runner turns a panic in Apply into a failure of that projection.
+func (t TableNames) Of(logical string) string {
+	if !slices.Contains(t.logical, logical) {
+		panic(fmt.Sprintf("projections: %s does not declare table %q (declared: %v)", t.projection, logical, t.logical))
+	}
+	return physicalName(logical, t.generation)
+}
+
+// Generation is the generation these names belong to.
+func (t TableNames) Generation() int64 { return t.generation }
+
+// Projection is the name of the projection owning the tables.
+func (t TableNames) Projection() string { return t.projection }
+
+// Logical lists the logical table names in declaration order.
+func (t TableNames) Logical() []string { return slices.Clone(t.logical) }
+
+// Physical lists the physical table names in declaration order.
+func (t TableNames) Physical() []string {
+	out := make([]string, len(t.logical))
+	for i, l := range t.logical {
+		out[i] = physicalName(l, t.generation)
+	}
+	return out
+}
+
+func physicalName(logical string, generation int64) string {
+	return logical + "_g" + strconv.FormatInt(generation, 10)
+}
+
+// Names are used unquoted in SQL, so they are restricted to lower-case
+// identifiers that every SQL dialect accepts as they are. Logical names stay
+// short enough that a generation suffix keeps them within PostgreSQL's 63.
+var (
+	identifierPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+	physicalPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	generationSuffix  = regexp.MustCompile(`_g[0-9]+$`)
+)
+
+func validateProjection(p Projection) error {
+	name := p.Name()
+	if !identifierPattern.MatchString(name) {
+		return fmt.Errorf("projections: projection name %q must match %s", name, identifierPattern)
+	}
+	if p.Version() < 1 {
+		return fmt.Errorf("projections: %s: version %d must be at least 1", name, p.Version())
+	}
+	tables := p.Tables()
+	if len(tables) == 0 {
+		return fmt.Errorf("projections: %s declares no tables", name)
+	}
+	seen := map[string]bool{}
+	for _, table := range tables {
+		switch {
+		case !identifierPattern.MatchString(table):
+			return fmt.Errorf("projections: %s: table name %q must match %s", name, table, identifierPattern)
+		case generationSuffix.MatchString(table):
+			// "x_g1" could collide with generation 1 of a table "x".
+			return fmt.Errorf("projections: %s: table name %q must not end like a generation suffix", name, table)
+		case table == stateTable:
+			return fmt.Errorf("projections: %s: table name %q is reserved", name, table)
+		case seen[table]:
+			return fmt.Errorf("projections: %s declares table %q twice", name, table)
+		}
+		seen[table] = true
+	}
+	return nil
+}

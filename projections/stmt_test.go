@@ -1,0 +1,55 @@
+package projections
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStatementHelpers(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	_, err := db.write.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)`)
+	require.NoError(t, err)
+
+	for _, cached := range []bool{false, true} {
+		tx, err := db.write.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		txCtx := ctx
+		if cached {
+			txCtx = withStmtCache(ctx, tx)
+		}
+		for i := range 3 {
+			_, err := Exec(txCtx, tx, `INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`, "a")
+			require.NoError(t, err, "round %d", i)
+		}
+		var v int
+		require.NoError(t, QueryRow(txCtx, tx, `SELECT v FROM kv WHERE k = ?`, "a").Scan(&v))
+		rows, err := Query(txCtx, tx, `SELECT k FROM kv ORDER BY k`)
+		require.NoError(t, err)
+		var keys []string
+		for rows.Next() {
+			var k string
+			require.NoError(t, rows.Scan(&k))
+			keys = append(keys, k)
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+		if cached {
+			cache := txCtx.Value(stmtCacheKey{}).(*stmtCache)
+			assert.Len(t, cache.stmts, 3, "each distinct statement is prepared once")
+			assert.Equal(t, 6, v)
+		} else {
+			assert.Equal(t, 3, v)
+		}
+		assert.Equal(t, []string{"a"}, keys)
+
+		_, err = Exec(txCtx, tx, `INSERT INTO missing VALUES (1)`)
+		require.Error(t, err)
+		require.Error(t, QueryRow(txCtx, tx, `SELECT v FROM missing`).Scan(&v))
+		require.NoError(t, tx.Commit())
+	}
+}

@@ -1,0 +1,454 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/projections"
+)
+
+// ClientSessionsProjection is the name of the client session list projection.
+const ClientSessionsProjection = "client_sessions"
+
+// The client session list holds only what a client may see of their own
+// care: sessions, assignments with their due dates, status and scores,
+// feedback with its comment threads, and the session messages. It never
+// reads the care team's discussion or notes, nor a session's close reason
+// or an assignment's risk flags, so no query can leak them to a client.
+type clientSessionsProjection struct {
+	dec   *decoder
+	w     writer
+	types typeSet
+}
+
+func newClientSessions(dec *decoder) *clientSessionsProjection {
+	return &clientSessionsProjection{dec: dec, types: types(
+		care.SessionScheduled{}.EventType(), care.SessionActivated{}.EventType(), care.SessionRescheduled{}.EventType(),
+		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
+		care.AssignmentGiven{}.EventType(), care.AssignmentStarted{}.EventType(), care.AssignmentCompleted{}.EventType(),
+		care.AssignmentOverdue{}.EventType(), care.AssignmentFeedbackGiven{}.EventType(),
+		care.AssignmentCommentPosted{}.EventType(), care.SessionMessagePosted{}.EventType(),
+	)}
+}
+
+func (*clientSessionsProjection) Name() string { return ClientSessionsProjection }
+func (*clientSessionsProjection) Version() int { return 1 }
+func (*clientSessionsProjection) Tables() []string {
+	return []string{"cs_sessions", "cs_assignments", "cs_feedback", "cs_comments", "cs_messages"}
+}
+
+func (*clientSessionsProjection) Schema(t projections.TableNames) []string {
+	return schema(t,
+		// Keys lead with the client (the messages' with the session): every
+		// write names it and every read selects by it, so no table needs a
+		// secondary index.
+		`CREATE TABLE {cs_sessions} (
+			client_id     TEXT NOT NULL,
+			session_id    TEXT NOT NULL,
+			clinic_id     TEXT NOT NULL,
+			provider_id   TEXT NOT NULL,
+			title         TEXT NOT NULL,
+			description   TEXT NOT NULL,
+			state         TEXT NOT NULL,
+			starts_at     BIGINT NOT NULL,
+			ends_at       BIGINT NOT NULL,
+			series_index  BIGINT NOT NULL,
+			series_count  BIGINT NOT NULL,
+			scheduled_at  BIGINT,
+			activated_at  BIGINT,
+			closed_at     BIGINT,
+			cancelled_at  BIGINT,
+			cancel_reason TEXT NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (client_id, session_id))`,
+		`CREATE TABLE {cs_assignments} (
+			client_id     TEXT NOT NULL,
+			assignment_id TEXT NOT NULL,
+			session_id    TEXT NOT NULL,
+			book_id       TEXT NOT NULL,
+			book_kind     TEXT NOT NULL,
+			book_title    TEXT NOT NULL,
+			due           BIGINT NOT NULL,
+			status        TEXT NOT NULL,
+			overdue       INTEGER NOT NULL,
+			given_at      BIGINT,
+			started_at    BIGINT,
+			completed_at  BIGINT,
+			scored        INTEGER NOT NULL,
+			total         BIGINT,
+			severity      TEXT NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (client_id, assignment_id))`,
+		`CREATE TABLE {cs_feedback} (
+			client_id     TEXT NOT NULL,
+			feedback_id   TEXT NOT NULL,
+			assignment_id TEXT NOT NULL,
+			session_id    TEXT NOT NULL,
+			by_id         TEXT NOT NULL,
+			text          TEXT NOT NULL,
+			at            BIGINT NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (client_id, feedback_id))`,
+		`CREATE TABLE {cs_comments} (
+			client_id   TEXT NOT NULL,
+			comment_id  TEXT NOT NULL,
+			feedback_id TEXT NOT NULL,
+			session_id  TEXT NOT NULL,
+			author_id   TEXT NOT NULL,
+			author_role TEXT NOT NULL,
+			text        TEXT NOT NULL,
+			at          BIGINT NOT NULL,
+			position    BIGINT NOT NULL,
+			PRIMARY KEY (client_id, comment_id))`,
+		`CREATE TABLE {cs_messages} (
+			session_id  TEXT NOT NULL,
+			message_id  TEXT NOT NULL,
+			client_id   TEXT NOT NULL,
+			author_id   TEXT NOT NULL,
+			author_role TEXT NOT NULL,
+			text        TEXT NOT NULL,
+			at          BIGINT NOT NULL,
+			position    BIGINT NOT NULL,
+			PRIMARY KEY (session_id, message_id))`,
+	)
+}
+
+func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	if !p.types[e.Type] {
+		return nil
+	}
+	v, err := p.dec.decode(e)
+	if err != nil {
+		return err
+	}
+	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	switch ev := v.(type) {
+	case care.SessionScheduled:
+		var index, count int
+		if ev.Series != nil {
+			index, count = ev.Series.Index, ev.Series.Count
+		}
+		return exec(`INSERT INTO {cs_sessions} (session_id, client_id, clinic_id, provider_id, title, description, state,
+			starts_at, ends_at, series_index, series_count, scheduled_at, cancel_reason, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+			ON CONFLICT (client_id, session_id) DO UPDATE SET clinic_id = excluded.clinic_id,
+			provider_id = excluded.provider_id, title = excluded.title, description = excluded.description,
+			state = excluded.state, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+			series_index = excluded.series_index, series_count = excluded.series_count,
+			scheduled_at = excluded.scheduled_at, position = excluded.position`,
+			ev.SessionID, ev.ClientID, ev.ClinicID, ev.ProviderID, ev.Title, ev.Description, string(care.StateScheduled),
+			ev.Start.UnixNano(), ev.End.UnixNano(), index, count, stamp(ev.At), e.Position)
+	case care.SessionActivated:
+		return exec(`UPDATE {cs_sessions} SET state = ?, activated_at = ? WHERE client_id = ? AND session_id = ?`,
+			string(care.StateActive), stamp(ev.At), ev.ClientID, ev.SessionID)
+	case care.SessionRescheduled:
+		if err := exec(`UPDATE {cs_sessions} SET starts_at = ?, ends_at = ? WHERE client_id = ? AND session_id = ?`,
+			ev.Start.UnixNano(), ev.End.UnixNano(), ev.ClientID, ev.SessionID); err != nil {
+			return err
+		}
+		for _, m := range ev.Dues {
+			if err := exec(`UPDATE {cs_assignments} SET due = ? WHERE client_id = ? AND assignment_id = ?`,
+				m.Due.UnixNano(), ev.ClientID, m.AssignmentID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case care.SessionCancelled:
+		return exec(`UPDATE {cs_sessions} SET state = ?, cancelled_at = ?, cancel_reason = ? WHERE client_id = ? AND session_id = ?`,
+			string(care.StateCancelled), stamp(ev.At), ev.Reason, ev.ClientID, ev.SessionID)
+	case care.SessionClosed:
+		return exec(`UPDATE {cs_sessions} SET state = ?, closed_at = ? WHERE client_id = ? AND session_id = ?`,
+			string(care.StateClosed), stamp(ev.At), ev.ClientID, ev.SessionID)
+	case care.AssignmentGiven:
+		return exec(`INSERT INTO {cs_assignments} (assignment_id, session_id, client_id, book_id, book_kind, book_title, due,
+			status, overdue, given_at, scored, severity, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', ?)
+			ON CONFLICT (client_id, assignment_id) DO UPDATE SET session_id = excluded.session_id,
+			book_id = excluded.book_id, book_kind = excluded.book_kind, book_title = excluded.book_title,
+			due = excluded.due, status = excluded.status, given_at = excluded.given_at, position = excluded.position`,
+			ev.AssignmentID, ev.SessionID, ev.ClientID, ev.BookID, string(ev.BookKind), ev.BookTitle, ev.Due.UnixNano(),
+			string(care.AssignmentGivenStatus), stamp(ev.At), e.Position)
+	case care.AssignmentStarted:
+		return exec(`UPDATE {cs_assignments} SET status = ?, started_at = ? WHERE client_id = ? AND assignment_id = ?`,
+			string(care.AssignmentStartedStatus), stamp(ev.At), ev.ClientID, ev.AssignmentID)
+	case care.AssignmentCompleted:
+		var total any
+		if ev.Scored {
+			total = ev.Total
+		}
+		return exec(`UPDATE {cs_assignments} SET status = ?, completed_at = ?, scored = ?, total = ?, severity = ?
+			WHERE client_id = ? AND assignment_id = ?`, string(care.AssignmentCompletedStatus), stamp(ev.At), flag(ev.Scored),
+			total, ev.Severity, ev.ClientID, ev.AssignmentID)
+	case care.AssignmentOverdue:
+		return exec(`UPDATE {cs_assignments} SET overdue = 1 WHERE client_id = ? AND assignment_id = ?`, ev.ClientID, ev.AssignmentID)
+	case care.AssignmentFeedbackGiven:
+		return exec(`INSERT INTO {cs_feedback} (feedback_id, assignment_id, session_id, client_id, by_id, text, at, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (client_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
+			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.ClientID, ev.By, ev.Text, ev.At.UnixNano(), e.Position)
+	case care.AssignmentCommentPosted:
+		return exec(`INSERT INTO {cs_comments} (comment_id, feedback_id, session_id, client_id, author_id, author_role,
+			text, at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (client_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
+			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), ev.Text,
+			ev.At.UnixNano(), e.Position)
+	case care.SessionMessagePosted:
+		return exec(`INSERT INTO {cs_messages} (message_id, session_id, client_id, author_id, author_role, text, at, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (session_id, message_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
+			ev.MessageID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), ev.Text, ev.At.UnixNano(), e.Position)
+	}
+	return nil
+}
+
+// ClientSessionList is a client's sessions by state, each with its
+// assignments and feedback threads. Upcoming and active sessions come
+// soonest first, closed and cancelled ones latest first.
+type ClientSessionList struct {
+	ClientID  string          `json:"clientId"`
+	Upcoming  []ClientSession `json:"upcoming"`
+	Active    []ClientSession `json:"active"`
+	Closed    []ClientSession `json:"closed"`
+	Cancelled []ClientSession `json:"cancelled"`
+}
+
+// ClientSession is one session as its client sees it. Messages are filled
+// by ClientSessionDetail (one session), not by ClientSessions (the list).
+type ClientSession struct {
+	ID           string             `json:"id"`
+	ClinicID     string             `json:"clinicId"`
+	ProviderID   string             `json:"providerId"`
+	Title        string             `json:"title"`
+	Description  string             `json:"description,omitempty"`
+	State        string             `json:"state"`
+	Start        time.Time          `json:"start"`
+	End          time.Time          `json:"end"`
+	SeriesIndex  int                `json:"seriesIndex,omitempty"`
+	SeriesCount  int                `json:"seriesCount,omitempty"`
+	ScheduledAt  *time.Time         `json:"scheduledAt,omitempty"`
+	ActivatedAt  *time.Time         `json:"activatedAt,omitempty"`
+	ClosedAt     *time.Time         `json:"closedAt,omitempty"`
+	CancelledAt  *time.Time         `json:"cancelledAt,omitempty"`
+	CancelReason string             `json:"cancelReason,omitempty"`
+	Assignments  []ClientAssignment `json:"assignments"`
+	Messages     []Post             `json:"messages,omitempty"`
+}
+
+// ClientAssignment is one assignment as its client sees it.
+type ClientAssignment struct {
+	ID          string           `json:"id"`
+	BookID      string           `json:"bookId"`
+	BookKind    string           `json:"bookKind"`
+	BookTitle   string           `json:"bookTitle"`
+	Due         time.Time        `json:"due"`
+	Status      string           `json:"status"`
+	Overdue     bool             `json:"overdue"`
+	GivenAt     *time.Time       `json:"givenAt,omitempty"`
+	StartedAt   *time.Time       `json:"startedAt,omitempty"`
+	CompletedAt *time.Time       `json:"completedAt,omitempty"`
+	Scored      bool             `json:"scored"`
+	Total       *int             `json:"total,omitempty"`
+	Severity    string           `json:"severity,omitempty"`
+	Feedback    []FeedbackThread `json:"feedback"`
+}
+
+// FeedbackThread is one feedback and the comments on it.
+type FeedbackThread struct {
+	ID       string    `json:"id"`
+	By       string    `json:"by"`
+	Text     string    `json:"text"`
+	At       time.Time `json:"at"`
+	Comments []Post    `json:"comments"`
+}
+
+// Post is one written entry: a message, comment, discussion post or note.
+type Post struct {
+	ID         string    `json:"id"`
+	AuthorID   string    `json:"authorId"`
+	AuthorRole string    `json:"authorRole"`
+	Text       string    `json:"text"`
+	At         time.Time `json:"at"`
+}
+
+// ClientSessions lists clientID's sessions.
+func ClientSessions(ctx context.Context, db *projections.DB, clientID string) (ClientSessionList, error) {
+	out := ClientSessionList{ClientID: clientID, Upcoming: []ClientSession{}, Active: []ClientSession{},
+		Closed: []ClientSession{}, Cancelled: []ClientSession{}}
+	err := db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		sessions, err := readClientSessions(ctx, db, tx, t, `WHERE client_id = ?`, clientID)
+		if err != nil {
+			return err
+		}
+		for i := len(sessions) - 1; i >= 0; i-- {
+			switch s := sessions[i]; s.State {
+			case string(care.StateClosed):
+				out.Closed = append(out.Closed, s)
+			case string(care.StateCancelled):
+				out.Cancelled = append(out.Cancelled, s)
+			}
+		}
+		for _, s := range sessions {
+			switch s.State {
+			case string(care.StateScheduled):
+				out.Upcoming = append(out.Upcoming, s)
+			case string(care.StateActive):
+				out.Active = append(out.Active, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ClientSessionList{}, fmt.Errorf("views: sessions of client %s: %w", clientID, err)
+	}
+	return out, nil
+}
+
+// ClientSessionDetail reads one of clientID's sessions with its messages. A
+// session of another client is ErrNotFound.
+func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sessionID string) (ClientSession, error) {
+	var out ClientSession
+	err := db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		sessions, err := readClientSessions(ctx, db, tx, t, `WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
+		if err != nil {
+			return err
+		}
+		if len(sessions) == 0 {
+			return ErrNotFound
+		}
+		out = sessions[0]
+		out.Messages = []Post{}
+		return queryRows(ctx, tx, rebind(db, t, `SELECT message_id, author_id, author_role, text, at FROM {cs_messages}
+			WHERE session_id = ? ORDER BY position`), []any{sessionID}, func(rows *sql.Rows) error {
+			var p Post
+			var at int64
+			if err := rows.Scan(&p.ID, &p.AuthorID, &p.AuthorRole, &p.Text, &at); err != nil {
+				return err
+			}
+			p.At = time.Unix(0, at).UTC()
+			out.Messages = append(out.Messages, p)
+			return nil
+		})
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ClientSession{}, fmt.Errorf("views: session %s of client %s: %w", sessionID, clientID, ErrNotFound)
+		}
+		return ClientSession{}, fmt.Errorf("views: session %s of client %s: %w", sessionID, clientID, err)
+	}
+	return out, nil
+}
+
+// readClientSessions reads the sessions that where selects (on cs_sessions
+// columns) with their assignments, feedback and comments, soonest first.
+func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t projections.TableNames, where string, args ...any) ([]ClientSession, error) {
+	var sessions []ClientSession
+	index := map[string]int{}
+	err := queryRows(ctx, tx, rebind(db, t, `SELECT session_id, clinic_id, provider_id, title, description, state,
+		starts_at, ends_at, series_index, series_count, scheduled_at, activated_at, closed_at, cancelled_at, cancel_reason
+		FROM {cs_sessions} `+where+` ORDER BY starts_at, position`), args, func(rows *sql.Rows) error {
+		var (
+			s                                       ClientSession
+			start, end                              int64
+			scheduled, activated, closed, cancelled sql.NullInt64
+		)
+		if err := rows.Scan(&s.ID, &s.ClinicID, &s.ProviderID, &s.Title, &s.Description, &s.State, &start, &end,
+			&s.SeriesIndex, &s.SeriesCount, &scheduled, &activated, &closed, &cancelled, &s.CancelReason); err != nil {
+			return err
+		}
+		s.Start, s.End = time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
+		s.ScheduledAt, s.ActivatedAt = optionalTime(scheduled), optionalTime(activated)
+		s.ClosedAt, s.CancelledAt = optionalTime(closed), optionalTime(cancelled)
+		s.Assignments = []ClientAssignment{}
+		index[s.ID] = len(sessions)
+		sessions = append(sessions, s)
+		return nil
+	})
+	if err != nil || len(sessions) == 0 {
+		return sessions, err
+	}
+	// Assignments, feedback and comments of the same client, placed into
+	// the sessions read above.
+	assignmentAt := map[string][2]int{}
+	err = queryRows(ctx, tx, rebind(db, t, `SELECT assignment_id, session_id, book_id, book_kind, book_title, due, status,
+		overdue, given_at, started_at, completed_at, scored, total, severity
+		FROM {cs_assignments} WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		var (
+			a                         ClientAssignment
+			sessionID                 string
+			due                       int64
+			overdue, scored           int
+			given, started, completed sql.NullInt64
+			total                     sql.NullInt64
+		)
+		if err := rows.Scan(&a.ID, &sessionID, &a.BookID, &a.BookKind, &a.BookTitle, &due, &a.Status, &overdue,
+			&given, &started, &completed, &scored, &total, &a.Severity); err != nil {
+			return err
+		}
+		si, ok := index[sessionID]
+		if !ok {
+			return nil
+		}
+		a.Due = time.Unix(0, due).UTC()
+		a.Overdue, a.Scored = overdue == 1, scored == 1
+		a.GivenAt, a.StartedAt, a.CompletedAt = optionalTime(given), optionalTime(started), optionalTime(completed)
+		if total.Valid {
+			n := int(total.Int64)
+			a.Total = &n
+		}
+		a.Feedback = []FeedbackThread{}
+		assignmentAt[a.ID] = [2]int{si, len(sessions[si].Assignments)}
+		sessions[si].Assignments = append(sessions[si].Assignments, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	feedbackAt := map[string][3]int{}
+	err = queryRows(ctx, tx, rebind(db, t, `SELECT feedback_id, assignment_id, by_id, text, at FROM {cs_feedback}
+		WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		var (
+			f            FeedbackThread
+			assignmentID string
+			at           int64
+		)
+		if err := rows.Scan(&f.ID, &assignmentID, &f.By, &f.Text, &at); err != nil {
+			return err
+		}
+		pos, ok := assignmentAt[assignmentID]
+		if !ok {
+			return nil
+		}
+		f.At, f.Comments = time.Unix(0, at).UTC(), []Post{}
+		a := &sessions[pos[0]].Assignments[pos[1]]
+		feedbackAt[f.ID] = [3]int{pos[0], pos[1], len(a.Feedback)}
+		a.Feedback = append(a.Feedback, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = queryRows(ctx, tx, rebind(db, t, `SELECT comment_id, feedback_id, author_id, author_role, text, at FROM {cs_comments}
+		WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		var (
+			c          Post
+			feedbackID string
+			at         int64
+		)
+		if err := rows.Scan(&c.ID, &feedbackID, &c.AuthorID, &c.AuthorRole, &c.Text, &at); err != nil {
+			return err
+		}
+		pos, ok := feedbackAt[feedbackID]
+		if !ok {
+			return nil
+		}
+		c.At = time.Unix(0, at).UTC()
+		f := &sessions[pos[0]].Assignments[pos[1]].Feedback[pos[2]]
+		f.Comments = append(f.Comments, c)
+		return nil
+	})
+	return sessions, err
+}

@@ -1,0 +1,358 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/books"
+	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/domain/organization"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/projections"
+)
+
+// InboxProjection is the name of the provider inbox projection.
+const InboxProjection = "provider_inbox"
+
+// SessionEndingWindow is how far ahead the inbox warns of open sessions
+// about to end.
+const SessionEndingWindow = 48 * time.Hour
+
+// Inbox item kinds.
+const (
+	// KindRisk: a completed assignment raised an urgent flag (PHQ-9 item 9).
+	// It also awaits feedback, and leaves when feedback is given.
+	KindRisk = "risk"
+	// KindAwaitingFeedback: a completed assignment without feedback.
+	KindAwaitingFeedback = "awaitingFeedback"
+	// KindClientComment: the client commented on a feedback and no provider
+	// has replied in that thread since.
+	KindClientComment = "clientComment"
+	// KindClientMessage: the client wrote in a session's messages and no
+	// provider has written there since.
+	KindClientMessage = "clientMessage"
+	// KindOverdue: an assignment passed its due date before it was completed.
+	KindOverdue = "overdue"
+	// KindSessionEnding: an open session ends within SessionEndingWindow. It
+	// is computed when the inbox is read, from the session's end.
+	KindSessionEnding = "sessionEnding"
+)
+
+// The inbox stores one row per thing that needs the care team (not per
+// provider) and joins it with the client's current care team when read: a
+// team change moves every open item to the new members at once, and an
+// item acted on by any member leaves every member's inbox.
+type inboxProjection struct {
+	dec   *decoder
+	w     writer
+	types typeSet
+}
+
+func newInboxProjection(dec *decoder) *inboxProjection {
+	return &inboxProjection{dec: dec, types: types(
+		organization.ClientRegistered{}.EventType(), organization.ClientCareTeamChanged{}.EventType(),
+		care.SessionScheduled{}.EventType(), care.SessionRescheduled{}.EventType(),
+		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
+		care.AssignmentGiven{}.EventType(), care.AssignmentCompleted{}.EventType(), care.AssignmentOverdue{}.EventType(),
+		care.AssignmentFeedbackGiven{}.EventType(), care.AssignmentCommentPosted{}.EventType(),
+		care.SessionMessagePosted{}.EventType(),
+	)}
+}
+
+func (*inboxProjection) Name() string { return InboxProjection }
+func (*inboxProjection) Version() int { return 1 }
+func (*inboxProjection) Tables() []string {
+	return []string{"inbox_clients", "inbox_team", "inbox_sessions", "inbox_assignments", "inbox_items"}
+}
+
+func (*inboxProjection) Schema(t projections.TableNames) []string {
+	return schema(t,
+		`CREATE TABLE {inbox_clients} (
+			client_id    TEXT PRIMARY KEY,
+			clinic_id    TEXT NOT NULL,
+			display_name TEXT NOT NULL)`,
+		`CREATE TABLE {inbox_team} (
+			client_id   TEXT NOT NULL,
+			provider_id TEXT NOT NULL,
+			PRIMARY KEY (client_id, provider_id))`,
+		`CREATE INDEX {inbox_team}_provider ON {inbox_team} (provider_id)`,
+		// Keys lead with the client: every write names it, and reads go
+		// from a provider's clients to their rows, so no secondary index
+		// is needed (each costs as much as the row on every insert).
+		`CREATE TABLE {inbox_sessions} (
+			client_id  TEXT NOT NULL,
+			session_id TEXT NOT NULL,
+			title      TEXT NOT NULL,
+			ends_at    BIGINT NOT NULL,
+			is_open    INTEGER NOT NULL,
+			PRIMARY KEY (client_id, session_id))`,
+		`CREATE TABLE {inbox_assignments} (
+			assignment_id TEXT PRIMARY KEY,
+			session_id    TEXT NOT NULL,
+			book_id       TEXT NOT NULL,
+			book_title    TEXT NOT NULL)`,
+		// item_id is "assignment:<id>" (overdue until completed, then risk
+		// or awaiting feedback until feedback is given: one row that changes
+		// kind), "comment:<id>" or "message:<id>". scope_id is what a
+		// provider's reply clears: the feedback thread or the session.
+		`CREATE TABLE {inbox_items} (
+			client_id     TEXT NOT NULL,
+			item_id       TEXT NOT NULL,
+			kind          TEXT NOT NULL,
+			session_id    TEXT NOT NULL,
+			scope_id      TEXT NOT NULL,
+			assignment_id TEXT NOT NULL,
+			ref_id        TEXT NOT NULL,
+			total         BIGINT,
+			severity      TEXT NOT NULL,
+			flags         TEXT NOT NULL,
+			at            BIGINT NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (client_id, item_id))`,
+	)
+}
+
+const inboxUpsertItem = `INSERT INTO {inbox_items} (item_id, kind, client_id, session_id, scope_id, assignment_id, ref_id,
+	total, severity, flags, at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (client_id, item_id) DO UPDATE SET kind = excluded.kind, total = excluded.total, severity = excluded.severity,
+	flags = excluded.flags, at = excluded.at, position = excluded.position`
+
+func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	if !p.types[e.Type] {
+		return nil
+	}
+	v, err := p.dec.decode(e)
+	if err != nil {
+		return err
+	}
+	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	switch ev := v.(type) {
+	case organization.ClientRegistered:
+		if err := exec(`INSERT INTO {inbox_clients} (client_id, clinic_id, display_name) VALUES (?, ?, ?)
+			ON CONFLICT (client_id) DO UPDATE SET clinic_id = excluded.clinic_id, display_name = excluded.display_name`,
+			ev.ClientID, ev.ClinicID, ev.DisplayName); err != nil {
+			return err
+		}
+		return p.setTeam(exec, ev.ClientID, ev.CareTeam)
+	case organization.ClientCareTeamChanged:
+		return p.setTeam(exec, ev.ClientID, ev.CareTeam)
+	case care.SessionScheduled:
+		return exec(`INSERT INTO {inbox_sessions} (client_id, session_id, title, ends_at, is_open) VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (client_id, session_id) DO UPDATE SET title = excluded.title, ends_at = excluded.ends_at, is_open = 1`,
+			ev.ClientID, ev.SessionID, ev.Title, ev.End.UnixNano())
+	case care.SessionRescheduled:
+		return exec(`UPDATE {inbox_sessions} SET ends_at = ? WHERE client_id = ? AND session_id = ?`,
+			ev.End.UnixNano(), ev.ClientID, ev.SessionID)
+	case care.SessionCancelled:
+		return p.closeSession(exec, ev.ClientID, ev.SessionID)
+	case care.SessionClosed:
+		return p.closeSession(exec, ev.ClientID, ev.SessionID)
+	case care.AssignmentGiven:
+		return exec(`INSERT INTO {inbox_assignments} (assignment_id, session_id, book_id, book_title) VALUES (?, ?, ?, ?)
+			ON CONFLICT (assignment_id) DO UPDATE SET session_id = excluded.session_id, book_id = excluded.book_id,
+			book_title = excluded.book_title`, ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookTitle)
+	case care.AssignmentOverdue:
+		return exec(inboxUpsertItem, "assignment:"+ev.AssignmentID, KindOverdue, ev.ClientID, ev.SessionID, ev.AssignmentID,
+			ev.AssignmentID, ev.AssignmentID, nil, "", "", ev.Due.UnixNano(), e.Position)
+	case care.AssignmentCompleted:
+		// Replaces the overdue item, if any: the assignment is done.
+		kind := KindAwaitingFeedback
+		if ev.Urgent {
+			kind = KindRisk
+		}
+		var total any
+		if ev.Scored {
+			total = ev.Total
+		}
+		flags, err := flagsJSON(ev.Flags)
+		if err != nil {
+			return err
+		}
+		return exec(inboxUpsertItem, "assignment:"+ev.AssignmentID, kind, ev.ClientID, ev.SessionID, ev.AssignmentID,
+			ev.AssignmentID, ev.AssignmentID, total, ev.Severity, flags, ev.At.UnixNano(), e.Position)
+	case care.AssignmentFeedbackGiven:
+		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND item_id = ?`, ev.ClientID, "assignment:"+ev.AssignmentID)
+	case care.AssignmentCommentPosted:
+		if ev.AuthorRole == domain.RoleClient {
+			return exec(inboxUpsertItem, "comment:"+ev.CommentID, KindClientComment, ev.ClientID, ev.SessionID, ev.FeedbackID,
+				ev.AssignmentID, ev.CommentID, nil, "", "", ev.At.UnixNano(), e.Position)
+		}
+		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND scope_id = ? AND kind = ?`,
+			ev.ClientID, ev.FeedbackID, KindClientComment)
+	case care.SessionMessagePosted:
+		if ev.AuthorRole == domain.RoleClient {
+			return exec(inboxUpsertItem, "message:"+ev.MessageID, KindClientMessage, ev.ClientID, ev.SessionID, ev.SessionID,
+				"", ev.MessageID, nil, "", "", ev.At.UnixNano(), e.Position)
+		}
+		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND scope_id = ? AND kind = ?`,
+			ev.ClientID, ev.SessionID, KindClientMessage)
+	}
+	return nil
+}
+
+func (p *inboxProjection) setTeam(exec func(string, ...any) error, clientID string, team []string) error {
+	if err := exec(`DELETE FROM {inbox_team} WHERE client_id = ?`, clientID); err != nil {
+		return err
+	}
+	for _, providerID := range team {
+		if err := exec(`INSERT INTO {inbox_team} (client_id, provider_id) VALUES (?, ?)
+			ON CONFLICT (client_id, provider_id) DO NOTHING`, clientID, providerID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeSession: a closed or cancelled session takes no more work, so
+// nothing in it can be acted on any more.
+func (p *inboxProjection) closeSession(exec func(string, ...any) error, clientID, sessionID string) error {
+	if err := exec(`UPDATE {inbox_sessions} SET is_open = 0 WHERE client_id = ? AND session_id = ?`, clientID, sessionID); err != nil {
+		return err
+	}
+	return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
+}
+
+// ProviderInbox is what needs one provider, risk first.
+type ProviderInbox struct {
+	ProviderID string      `json:"providerId"`
+	AsOf       time.Time   `json:"asOf"`
+	Counts     InboxCounts `json:"counts"`
+	Items      []InboxItem `json:"items"`
+}
+
+// InboxCounts counts the items per kind.
+type InboxCounts struct {
+	Risk             int `json:"risk"`
+	AwaitingFeedback int `json:"awaitingFeedback"`
+	ClientComments   int `json:"clientComments"`
+	ClientMessages   int `json:"clientMessages"`
+	Overdue          int `json:"overdue"`
+	SessionsEnding   int `json:"sessionsEnding"`
+	Total            int `json:"total"`
+}
+
+// InboxItem is one thing that needs the provider. At is when it arose (for
+// overdue: the due date; for sessionEnding: the session's end).
+type InboxItem struct {
+	ID           string       `json:"id"`
+	Kind         string       `json:"kind"`
+	ClientID     string       `json:"clientId"`
+	ClientName   string       `json:"clientName"`
+	SessionID    string       `json:"sessionId"`
+	SessionTitle string       `json:"sessionTitle"`
+	AssignmentID string       `json:"assignmentId,omitempty"`
+	BookID       string       `json:"bookId,omitempty"`
+	BookTitle    string       `json:"bookTitle,omitempty"`
+	FeedbackID   string       `json:"feedbackId,omitempty"`
+	CommentID    string       `json:"commentId,omitempty"`
+	MessageID    string       `json:"messageId,omitempty"`
+	Total        *int         `json:"total,omitempty"`
+	Severity     string       `json:"severity,omitempty"`
+	Flags        []books.Flag `json:"flags,omitempty"`
+	At           time.Time    `json:"at"`
+}
+
+// Inbox reads what needs providerID at now: the stored items of the
+// clients whose care team the provider is on, risk first then oldest
+// first, followed by their open sessions ending within SessionEndingWindow.
+func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.Time) (ProviderInbox, error) {
+	out := ProviderInbox{ProviderID: providerID, AsOf: now.UTC(), Items: []InboxItem{}}
+	err := db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		items := rebind(db, t, `SELECT i.item_id, i.kind, i.client_id, COALESCE(c.display_name, ''), i.session_id,
+			COALESCE(s.title, ''), i.assignment_id, COALESCE(a.book_id, ''), COALESCE(a.book_title, ''), i.scope_id,
+			i.ref_id, i.total, i.severity, i.flags, i.at
+			FROM {inbox_team} tm
+			JOIN {inbox_items} i ON i.client_id = tm.client_id
+			LEFT JOIN {inbox_clients} c ON c.client_id = i.client_id
+			LEFT JOIN {inbox_sessions} s ON s.client_id = i.client_id AND s.session_id = i.session_id
+			LEFT JOIN {inbox_assignments} a ON a.assignment_id = i.assignment_id
+			WHERE tm.provider_id = ?
+			ORDER BY CASE WHEN i.kind = 'risk' THEN 0 ELSE 1 END, i.at, i.position`)
+		err := queryRows(ctx, tx, items, []any{providerID}, func(rows *sql.Rows) error {
+			var (
+				it    InboxItem
+				scope string
+				ref   string
+				total sql.NullInt64
+				flags string
+				at    int64
+			)
+			if err := rows.Scan(&it.ID, &it.Kind, &it.ClientID, &it.ClientName, &it.SessionID, &it.SessionTitle,
+				&it.AssignmentID, &it.BookID, &it.BookTitle, &scope, &ref, &total, &it.Severity, &flags, &at); err != nil {
+				return err
+			}
+			switch it.Kind {
+			case KindClientComment:
+				it.FeedbackID, it.CommentID = scope, ref
+			case KindClientMessage:
+				it.MessageID = ref
+			}
+			if total.Valid {
+				n := int(total.Int64)
+				it.Total = &n
+			}
+			var err error
+			if it.Flags, err = parseFlags(flags); err != nil {
+				return err
+			}
+			it.At = time.Unix(0, at).UTC()
+			out.Items = append(out.Items, it)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ending := rebind(db, t, `SELECT s.session_id, s.client_id, COALESCE(c.display_name, ''), s.title, s.ends_at
+			FROM {inbox_team} tm
+			JOIN {inbox_sessions} s ON s.client_id = tm.client_id
+			LEFT JOIN {inbox_clients} c ON c.client_id = s.client_id
+			WHERE tm.provider_id = ? AND s.is_open = 1 AND s.ends_at > ? AND s.ends_at <= ?
+			ORDER BY s.ends_at, s.session_id`)
+		return queryRows(ctx, tx, ending, []any{providerID, now.UnixNano(), now.Add(SessionEndingWindow).UnixNano()},
+			func(rows *sql.Rows) error {
+				it := InboxItem{Kind: KindSessionEnding}
+				var at int64
+				if err := rows.Scan(&it.SessionID, &it.ClientID, &it.ClientName, &it.SessionTitle, &at); err != nil {
+					return err
+				}
+				it.ID = "ending:" + it.SessionID
+				it.At = time.Unix(0, at).UTC()
+				out.Items = append(out.Items, it)
+				return nil
+			})
+	})
+	if err != nil {
+		return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
+	}
+	// The SQL order already puts risk first; keep it stable for the
+	// appended session endings too.
+	sort.SliceStable(out.Items, func(i, j int) bool {
+		return out.Items[i].Kind == KindRisk && out.Items[j].Kind != KindRisk
+	})
+	for _, it := range out.Items {
+		out.Counts.add(it.Kind)
+	}
+	return out, nil
+}
+
+func (c *InboxCounts) add(kind string) {
+	switch kind {
+	case KindRisk:
+		c.Risk++
+	case KindAwaitingFeedback:
+		c.AwaitingFeedback++
+	case KindClientComment:
+		c.ClientComments++
+	case KindClientMessage:
+		c.ClientMessages++
+	case KindOverdue:
+		c.Overdue++
+	case KindSessionEnding:
+		c.SessionsEnding++
+	}
+	c.Total++
+}

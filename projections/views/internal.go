@@ -1,0 +1,251 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/careflow/careflow/domain/books"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/codec"
+	"github.com/careflow/careflow/projections"
+)
+
+// decodeRing is how many decoded events the shared decoder remembers. The
+// projections read the log in batches of a few hundred events but share
+// one writer connection, so one may run several batches ahead of another:
+// the ring covers that distance during a rebuild.
+const decodeRing = 1 << 14
+
+// decoder decodes events through the codec registry (which upcasts old
+// schema versions) and remembers the last ones by position, so that the
+// projections of All decode each event once between them. Decoded values
+// are shared: appliers never change them.
+type decoder struct {
+	reg  *codec.Registry
+	mu   sync.Mutex
+	ring [decodeRing]decoded
+}
+
+type decoded struct {
+	id    uuid.UUID
+	pos   int64
+	value any
+}
+
+func newDecoder(reg *codec.Registry) *decoder { return &decoder{reg: reg} }
+
+func (d *decoder) decode(e eventstore.RecordedEvent) (any, error) {
+	slot := &d.ring[uint64(e.Position)%decodeRing]
+	d.mu.Lock()
+	if slot.pos == e.Position && slot.id == e.ID && slot.value != nil {
+		v := slot.value
+		d.mu.Unlock()
+		return v, nil
+	}
+	d.mu.Unlock()
+	v, err := d.reg.Decode(e.Type, e.SchemaVersion, e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("views: decode %s at %d: %w", e.Type, e.Position, err)
+	}
+	d.mu.Lock()
+	*slot = decoded{id: e.ID, pos: e.Position, value: v}
+	d.mu.Unlock()
+	return v, nil
+}
+
+// writer runs a projection's statements inside the runner's transaction.
+// Statements are prepared once per transaction: a rebuild applies hundreds
+// of events per transaction with a handful of distinct statements.
+type writer struct {
+	mu    sync.Mutex
+	tx    *sql.Tx // kept referenced so no later transaction can share its address
+	gen   int64
+	stmts map[string]*sql.Stmt
+}
+
+// exec runs query, whose table names are written {logical}, in tx.
+func (w *writer) exec(ctx context.Context, tx *sql.Tx, t projections.TableNames, query string, args ...any) error {
+	stmt, err := w.prepared(ctx, tx, t, query)
+	if err != nil {
+		return err
+	}
+	if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("views: %s: %w", firstWords(query), err)
+	}
+	return nil
+}
+
+func (w *writer) prepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, query string) (*sql.Stmt, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tx != tx || w.gen != t.Generation() {
+		w.tx, w.gen, w.stmts = tx, t.Generation(), map[string]*sql.Stmt{}
+	}
+	if stmt, ok := w.stmts[query]; ok {
+		return stmt, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, render(t, query))
+	if err != nil {
+		return nil, fmt.Errorf("views: prepare %s: %w", firstWords(query), err)
+	}
+	w.stmts[query] = stmt
+	return stmt, nil
+}
+
+// render replaces every {logical} table name in query by its physical name.
+func render(t projections.TableNames, query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 32)
+	for {
+		open := strings.IndexByte(query, '{')
+		if open < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		end := strings.IndexByte(query[open:], '}')
+		if end < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		b.WriteString(query[:open])
+		b.WriteString(t.Of(query[open+1 : open+end]))
+		query = query[open+end+1:]
+	}
+}
+
+// rebind renders a read query for the database's dialect.
+func rebind(db *projections.DB, t projections.TableNames, query string) string {
+	return db.Dialect().Rebind(render(t, query))
+}
+
+func firstWords(query string) string {
+	f := strings.Fields(query)
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return strings.Join(f, " ")
+}
+
+// schema renders CREATE statements written with {logical} table names.
+func schema(t projections.TableNames, stmts ...string) []string {
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = render(t, s)
+	}
+	return out
+}
+
+// stamp stores a time as Unix nanoseconds, NULL when zero.
+func stamp(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// timeOf reads a stored stamp back (zero for NULL), in UTC.
+func timeOf(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// optionalTime is timeOf as a pointer, nil for NULL, for omitempty fields.
+func optionalTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := timeOf(n)
+	return &t
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// flagsJSON stores score flags as a JSON array ("" when none).
+func flagsJSON(flags []books.Flag) (string, error) {
+	if len(flags) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(flags)
+	if err != nil {
+		return "", fmt.Errorf("views: encode flags: %w", err)
+	}
+	return string(b), nil
+}
+
+func parseFlags(s string) ([]books.Flag, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var flags []books.Flag
+	if err := json.Unmarshal([]byte(s), &flags); err != nil {
+		return nil, fmt.Errorf("views: read flags: %w", err)
+	}
+	return flags, nil
+}
+
+// answersJSON stores answers as a JSON array ("" when none).
+func answersJSON(answers []books.Answer) (string, error) {
+	if len(answers) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(answers)
+	if err != nil {
+		return "", fmt.Errorf("views: encode answers: %w", err)
+	}
+	return string(b), nil
+}
+
+func parseAnswers(s string) ([]books.Answer, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var answers []books.Answer
+	if err := json.Unmarshal([]byte(s), &answers); err != nil {
+		return nil, fmt.Errorf("views: read answers: %w", err)
+	}
+	return answers, nil
+}
+
+// typeSet is the set of event types a projection reads; the others are
+// skipped before they are decoded.
+type typeSet map[string]bool
+
+func types(names ...string) typeSet {
+	s := typeSet{}
+	for _, n := range names {
+		s[n] = true
+	}
+	return s
+}
+
+// queryRows runs a read query and calls scan for every row.
+func queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("views: %s: %w", firstWords(query), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("views: %s: %w", firstWords(query), err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("views: %s: %w", firstWords(query), err)
+	}
+	return nil
+}

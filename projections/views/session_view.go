@@ -1,0 +1,448 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/books"
+	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/projections"
+)
+
+// SessionViewProjection is the name of the session view projection.
+const SessionViewProjection = "session_view"
+
+// Post kinds in the session view.
+const (
+	PostMessage    = "message"
+	PostDiscussion = "discussion"
+	PostNote       = "note"
+)
+
+// The session view is one session in full for its care team: everything
+// the session aggregate holds, including the team's discussion and notes.
+type sessionViewProjection struct {
+	dec   *decoder
+	w     writer
+	types typeSet
+}
+
+func newSessionView(dec *decoder) *sessionViewProjection {
+	return &sessionViewProjection{dec: dec, types: types(
+		care.SessionScheduled{}.EventType(), care.SessionActivated{}.EventType(), care.SessionRescheduled{}.EventType(),
+		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
+		care.AssignmentGiven{}.EventType(), care.AssignmentStarted{}.EventType(), care.AssignmentCompleted{}.EventType(),
+		care.AssignmentOverdue{}.EventType(), care.AssignmentFeedbackGiven{}.EventType(),
+		care.AssignmentCommentPosted{}.EventType(), care.SessionMessagePosted{}.EventType(),
+		care.SessionDiscussionPosted{}.EventType(), care.SessionNoteWritten{}.EventType(),
+	)}
+}
+
+func (*sessionViewProjection) Name() string { return SessionViewProjection }
+func (*sessionViewProjection) Version() int { return 1 }
+func (*sessionViewProjection) Tables() []string {
+	return []string{"sv_sessions", "sv_assignments", "sv_feedback", "sv_comments", "sv_posts"}
+}
+
+func (*sessionViewProjection) Schema(t projections.TableNames) []string {
+	return schema(t,
+		`CREATE TABLE {sv_sessions} (
+			session_id    TEXT PRIMARY KEY,
+			clinic_id     TEXT NOT NULL,
+			client_id     TEXT NOT NULL,
+			provider_id   TEXT NOT NULL,
+			scheduled_by  TEXT NOT NULL,
+			title         TEXT NOT NULL,
+			description   TEXT NOT NULL,
+			state         TEXT NOT NULL,
+			starts_at     BIGINT NOT NULL,
+			ends_at       BIGINT NOT NULL,
+			series_id     TEXT NOT NULL,
+			series_index  BIGINT NOT NULL,
+			series_count  BIGINT NOT NULL,
+			plan_id       TEXT NOT NULL,
+			plan_week     BIGINT NOT NULL,
+			scheduled_at  BIGINT,
+			activated_at  BIGINT,
+			closed_at     BIGINT,
+			closed_by     TEXT NOT NULL,
+			close_reason  TEXT NOT NULL,
+			closed_early  INTEGER NOT NULL,
+			cancelled_at  BIGINT,
+			cancelled_by  TEXT NOT NULL,
+			cancel_reason TEXT NOT NULL)`,
+		// The other tables are keyed by session first: every event names
+		// its session, and the view reads one session at a time.
+		`CREATE TABLE {sv_assignments} (
+			session_id    TEXT NOT NULL,
+			assignment_id TEXT NOT NULL,
+			book_id       TEXT NOT NULL,
+			book_version  BIGINT NOT NULL,
+			book_kind     TEXT NOT NULL,
+			book_title    TEXT NOT NULL,
+			due           BIGINT NOT NULL,
+			given_by      TEXT NOT NULL,
+			given_at      BIGINT,
+			status        TEXT NOT NULL,
+			started_at    BIGINT,
+			completed_at  BIGINT,
+			overdue       INTEGER NOT NULL,
+			answers       TEXT NOT NULL,
+			scored        INTEGER NOT NULL,
+			total         BIGINT,
+			severity      TEXT NOT NULL,
+			flags         TEXT NOT NULL,
+			urgent        INTEGER NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (session_id, assignment_id))`,
+		`CREATE TABLE {sv_feedback} (
+			session_id    TEXT NOT NULL,
+			feedback_id   TEXT NOT NULL,
+			assignment_id TEXT NOT NULL,
+			by_id         TEXT NOT NULL,
+			text          TEXT NOT NULL,
+			at            BIGINT NOT NULL,
+			position      BIGINT NOT NULL,
+			PRIMARY KEY (session_id, feedback_id))`,
+		`CREATE TABLE {sv_comments} (
+			session_id  TEXT NOT NULL,
+			comment_id  TEXT NOT NULL,
+			feedback_id TEXT NOT NULL,
+			author_id   TEXT NOT NULL,
+			author_role TEXT NOT NULL,
+			text        TEXT NOT NULL,
+			at          BIGINT NOT NULL,
+			position    BIGINT NOT NULL,
+			PRIMARY KEY (session_id, comment_id))`,
+		`CREATE TABLE {sv_posts} (
+			session_id  TEXT NOT NULL,
+			post_id     TEXT NOT NULL,
+			kind        TEXT NOT NULL,
+			author_id   TEXT NOT NULL,
+			author_role TEXT NOT NULL,
+			text        TEXT NOT NULL,
+			at          BIGINT NOT NULL,
+			position    BIGINT NOT NULL,
+			PRIMARY KEY (session_id, post_id))`,
+	)
+}
+
+const svInsertPost = `INSERT INTO {sv_posts} (post_id, kind, session_id, author_id, author_role, text, at, position)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (session_id, post_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`
+
+func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	if !p.types[e.Type] {
+		return nil
+	}
+	v, err := p.dec.decode(e)
+	if err != nil {
+		return err
+	}
+	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	switch ev := v.(type) {
+	case care.SessionScheduled:
+		var seriesID, planID string
+		var index, count, week int
+		if ev.Series != nil {
+			seriesID, index, count = ev.Series.ID, ev.Series.Index, ev.Series.Count
+		}
+		if ev.Plan != nil {
+			planID, week = ev.Plan.PlanID, ev.Plan.Week
+		}
+		return exec(`INSERT INTO {sv_sessions} (session_id, clinic_id, client_id, provider_id, scheduled_by, title,
+			description, state, starts_at, ends_at, series_id, series_index, series_count, plan_id, plan_week,
+			scheduled_at, closed_by, close_reason, closed_early, cancelled_by, cancel_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '', '')
+			ON CONFLICT (session_id) DO UPDATE SET clinic_id = excluded.clinic_id, client_id = excluded.client_id,
+			provider_id = excluded.provider_id, scheduled_by = excluded.scheduled_by, title = excluded.title,
+			description = excluded.description, state = excluded.state, starts_at = excluded.starts_at,
+			ends_at = excluded.ends_at, series_id = excluded.series_id, series_index = excluded.series_index,
+			series_count = excluded.series_count, plan_id = excluded.plan_id, plan_week = excluded.plan_week,
+			scheduled_at = excluded.scheduled_at`,
+			ev.SessionID, ev.ClinicID, ev.ClientID, ev.ProviderID, ev.ScheduledBy, ev.Title, ev.Description,
+			string(care.StateScheduled), ev.Start.UnixNano(), ev.End.UnixNano(), seriesID, index, count, planID, week,
+			stamp(ev.At))
+	case care.SessionActivated:
+		return exec(`UPDATE {sv_sessions} SET state = ?, activated_at = ? WHERE session_id = ?`,
+			string(care.StateActive), stamp(ev.At), ev.SessionID)
+	case care.SessionRescheduled:
+		if err := exec(`UPDATE {sv_sessions} SET starts_at = ?, ends_at = ? WHERE session_id = ?`,
+			ev.Start.UnixNano(), ev.End.UnixNano(), ev.SessionID); err != nil {
+			return err
+		}
+		for _, m := range ev.Dues {
+			if err := exec(`UPDATE {sv_assignments} SET due = ? WHERE session_id = ? AND assignment_id = ?`,
+				m.Due.UnixNano(), ev.SessionID, m.AssignmentID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case care.SessionCancelled:
+		return exec(`UPDATE {sv_sessions} SET state = ?, cancelled_at = ?, cancelled_by = ?, cancel_reason = ?
+			WHERE session_id = ?`, string(care.StateCancelled), stamp(ev.At), ev.By, ev.Reason, ev.SessionID)
+	case care.SessionClosed:
+		return exec(`UPDATE {sv_sessions} SET state = ?, closed_at = ?, closed_by = ?, close_reason = ?, closed_early = ?
+			WHERE session_id = ?`, string(care.StateClosed), stamp(ev.At), ev.By, ev.Reason, flag(ev.Early), ev.SessionID)
+	case care.AssignmentGiven:
+		return exec(`INSERT INTO {sv_assignments} (assignment_id, session_id, book_id, book_version, book_kind, book_title,
+			due, given_by, given_at, status, overdue, answers, scored, severity, flags, urgent, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', 0, '', '', 0, ?)
+			ON CONFLICT (session_id, assignment_id) DO UPDATE SET book_id = excluded.book_id,
+			book_version = excluded.book_version, book_kind = excluded.book_kind, book_title = excluded.book_title,
+			due = excluded.due, given_by = excluded.given_by, given_at = excluded.given_at, status = excluded.status,
+			position = excluded.position`,
+			ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookVersion, string(ev.BookKind), ev.BookTitle, ev.Due.UnixNano(),
+			ev.By, stamp(ev.At), string(care.AssignmentGivenStatus), e.Position)
+	case care.AssignmentStarted:
+		return exec(`UPDATE {sv_assignments} SET status = ?, started_at = ? WHERE session_id = ? AND assignment_id = ?`,
+			string(care.AssignmentStartedStatus), stamp(ev.At), ev.SessionID, ev.AssignmentID)
+	case care.AssignmentCompleted:
+		answers, err := answersJSON(ev.Answers)
+		if err != nil {
+			return err
+		}
+		flags, err := flagsJSON(ev.Flags)
+		if err != nil {
+			return err
+		}
+		var total any
+		if ev.Scored {
+			total = ev.Total
+		}
+		return exec(`UPDATE {sv_assignments} SET status = ?, completed_at = ?, answers = ?, scored = ?, total = ?,
+			severity = ?, flags = ?, urgent = ? WHERE session_id = ? AND assignment_id = ?`,
+			string(care.AssignmentCompletedStatus), stamp(ev.At), answers, flag(ev.Scored), total, ev.Severity, flags,
+			flag(ev.Urgent), ev.SessionID, ev.AssignmentID)
+	case care.AssignmentOverdue:
+		return exec(`UPDATE {sv_assignments} SET overdue = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
+	case care.AssignmentFeedbackGiven:
+		return exec(`INSERT INTO {sv_feedback} (feedback_id, assignment_id, session_id, by_id, text, at, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (session_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
+			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.By, ev.Text, ev.At.UnixNano(), e.Position)
+	case care.AssignmentCommentPosted:
+		return exec(`INSERT INTO {sv_comments} (comment_id, feedback_id, session_id, author_id, author_role, text, at, position)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (session_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
+			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), ev.Text, ev.At.UnixNano(), e.Position)
+	case care.SessionMessagePosted:
+		return exec(svInsertPost, ev.MessageID, PostMessage, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), ev.Text,
+			ev.At.UnixNano(), e.Position)
+	case care.SessionDiscussionPosted:
+		return exec(svInsertPost, ev.PostID, PostDiscussion, ev.SessionID, ev.AuthorID, string(domain.RoleProvider), ev.Text,
+			ev.At.UnixNano(), e.Position)
+	case care.SessionNoteWritten:
+		return exec(svInsertPost, ev.NoteID, PostNote, ev.SessionID, ev.AuthorID, string(domain.RoleProvider), ev.Text,
+			ev.At.UnixNano(), e.Position)
+	}
+	return nil
+}
+
+// SessionDetail is one session in full, for its care team.
+type SessionDetail struct {
+	ID           string              `json:"id"`
+	ClinicID     string              `json:"clinicId"`
+	ClientID     string              `json:"clientId"`
+	ProviderID   string              `json:"providerId"`
+	ScheduledBy  string              `json:"scheduledBy"`
+	Title        string              `json:"title"`
+	Description  string              `json:"description,omitempty"`
+	State        string              `json:"state"`
+	Start        time.Time           `json:"start"`
+	End          time.Time           `json:"end"`
+	Series       *care.SeriesRef     `json:"series,omitempty"`
+	Plan         *care.PlanRef       `json:"plan,omitempty"`
+	ScheduledAt  *time.Time          `json:"scheduledAt,omitempty"`
+	ActivatedAt  *time.Time          `json:"activatedAt,omitempty"`
+	ClosedAt     *time.Time          `json:"closedAt,omitempty"`
+	ClosedBy     string              `json:"closedBy,omitempty"`
+	CloseReason  string              `json:"closeReason,omitempty"`
+	ClosedEarly  bool                `json:"closedEarly"`
+	CancelledAt  *time.Time          `json:"cancelledAt,omitempty"`
+	CancelledBy  string              `json:"cancelledBy,omitempty"`
+	CancelReason string              `json:"cancelReason,omitempty"`
+	Assignments  []SessionAssignment `json:"assignments"`
+	Messages     []Post              `json:"messages"`
+	Discussion   []Post              `json:"discussion"`
+	Notes        []Post              `json:"notes"`
+}
+
+// SessionAssignment is one assignment with its responses, score and
+// feedback threads.
+type SessionAssignment struct {
+	ID          string           `json:"id"`
+	BookID      string           `json:"bookId"`
+	BookVersion int              `json:"bookVersion"`
+	BookKind    string           `json:"bookKind"`
+	BookTitle   string           `json:"bookTitle"`
+	Due         time.Time        `json:"due"`
+	GivenBy     string           `json:"givenBy"`
+	GivenAt     *time.Time       `json:"givenAt,omitempty"`
+	Status      string           `json:"status"`
+	StartedAt   *time.Time       `json:"startedAt,omitempty"`
+	CompletedAt *time.Time       `json:"completedAt,omitempty"`
+	Overdue     bool             `json:"overdue"`
+	Answers     []books.Answer   `json:"answers,omitempty"`
+	Scored      bool             `json:"scored"`
+	Total       *int             `json:"total,omitempty"`
+	Severity    string           `json:"severity,omitempty"`
+	Flags       []books.Flag     `json:"flags,omitempty"`
+	Urgent      bool             `json:"urgent"`
+	Feedback    []FeedbackThread `json:"feedback"`
+}
+
+// SessionView reads one session in full. An unknown session is ErrNotFound.
+func SessionView(ctx context.Context, db *projections.DB, sessionID string) (SessionDetail, error) {
+	var out SessionDetail
+	err := db.Read(ctx, SessionViewProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		var (
+			start, end                              int64
+			seriesID, planID                        string
+			index, count, week                      int
+			scheduled, activated, closed, cancelled sql.NullInt64
+			early                                   int
+		)
+		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT session_id, clinic_id, client_id, provider_id, scheduled_by,
+			title, description, state, starts_at, ends_at, series_id, series_index, series_count, plan_id, plan_week,
+			scheduled_at, activated_at, closed_at, closed_by, close_reason, closed_early, cancelled_at, cancelled_by,
+			cancel_reason FROM {sv_sessions} WHERE session_id = ?`), sessionID).Scan(
+			&out.ID, &out.ClinicID, &out.ClientID, &out.ProviderID, &out.ScheduledBy, &out.Title, &out.Description,
+			&out.State, &start, &end, &seriesID, &index, &count, &planID, &week, &scheduled, &activated, &closed,
+			&out.ClosedBy, &out.CloseReason, &early, &cancelled, &out.CancelledBy, &out.CancelReason)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		out.Start, out.End = time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
+		if seriesID != "" {
+			out.Series = &care.SeriesRef{ID: seriesID, Index: index, Count: count}
+		}
+		if planID != "" {
+			out.Plan = &care.PlanRef{PlanID: planID, Week: week}
+		}
+		out.ScheduledAt, out.ActivatedAt = optionalTime(scheduled), optionalTime(activated)
+		out.ClosedAt, out.CancelledAt = optionalTime(closed), optionalTime(cancelled)
+		out.ClosedEarly = early == 1
+		out.Assignments, out.Messages, out.Discussion, out.Notes = []SessionAssignment{}, []Post{}, []Post{}, []Post{}
+		return readSessionParts(ctx, db, tx, t, sessionID, &out)
+	})
+	if err != nil {
+		return SessionDetail{}, fmt.Errorf("views: session %s: %w", sessionID, err)
+	}
+	return out, nil
+}
+
+func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t projections.TableNames, sessionID string, out *SessionDetail) error {
+	args := []any{sessionID}
+	assignmentAt := map[string]int{}
+	err := queryRows(ctx, tx, rebind(db, t, `SELECT assignment_id, book_id, book_version, book_kind, book_title, due,
+		given_by, given_at, status, started_at, completed_at, overdue, answers, scored, total, severity, flags, urgent
+		FROM {sv_assignments} WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
+		var (
+			a                                SessionAssignment
+			due                              int64
+			given, started, completed, total sql.NullInt64
+			overdue, scored, urgent          int
+			answers, flags                   string
+		)
+		if err := rows.Scan(&a.ID, &a.BookID, &a.BookVersion, &a.BookKind, &a.BookTitle, &due, &a.GivenBy, &given,
+			&a.Status, &started, &completed, &overdue, &answers, &scored, &total, &a.Severity, &flags, &urgent); err != nil {
+			return err
+		}
+		a.Due = time.Unix(0, due).UTC()
+		a.GivenAt, a.StartedAt, a.CompletedAt = optionalTime(given), optionalTime(started), optionalTime(completed)
+		a.Overdue, a.Scored, a.Urgent = overdue == 1, scored == 1, urgent == 1
+		if total.Valid {
+			n := int(total.Int64)
+			a.Total = &n
+		}
+		var err error
+		if a.Answers, err = parseAnswers(answers); err != nil {
+			return err
+		}
+		if a.Flags, err = parseFlags(flags); err != nil {
+			return err
+		}
+		a.Feedback = []FeedbackThread{}
+		assignmentAt[a.ID] = len(out.Assignments)
+		out.Assignments = append(out.Assignments, a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	feedbackAt := map[string][2]int{}
+	err = queryRows(ctx, tx, rebind(db, t, `SELECT feedback_id, assignment_id, by_id, text, at FROM {sv_feedback}
+		WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
+		var (
+			f            FeedbackThread
+			assignmentID string
+			at           int64
+		)
+		if err := rows.Scan(&f.ID, &assignmentID, &f.By, &f.Text, &at); err != nil {
+			return err
+		}
+		ai, ok := assignmentAt[assignmentID]
+		if !ok {
+			return nil
+		}
+		f.At, f.Comments = time.Unix(0, at).UTC(), []Post{}
+		feedbackAt[f.ID] = [2]int{ai, len(out.Assignments[ai].Feedback)}
+		out.Assignments[ai].Feedback = append(out.Assignments[ai].Feedback, f)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = queryRows(ctx, tx, rebind(db, t, `SELECT comment_id, feedback_id, author_id, author_role, text, at FROM {sv_comments}
+		WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
+		var (
+			c          Post
+			feedbackID string
+			at         int64
+		)
+		if err := rows.Scan(&c.ID, &feedbackID, &c.AuthorID, &c.AuthorRole, &c.Text, &at); err != nil {
+			return err
+		}
+		pos, ok := feedbackAt[feedbackID]
+		if !ok {
+			return nil
+		}
+		c.At = time.Unix(0, at).UTC()
+		f := &out.Assignments[pos[0]].Feedback[pos[1]]
+		f.Comments = append(f.Comments, c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return queryRows(ctx, tx, rebind(db, t, `SELECT post_id, kind, author_id, author_role, text, at FROM {sv_posts}
+		WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
+		var (
+			p    Post
+			kind string
+			at   int64
+		)
+		if err := rows.Scan(&p.ID, &kind, &p.AuthorID, &p.AuthorRole, &p.Text, &at); err != nil {
+			return err
+		}
+		p.At = time.Unix(0, at).UTC()
+		switch kind {
+		case PostMessage:
+			out.Messages = append(out.Messages, p)
+		case PostDiscussion:
+			out.Discussion = append(out.Discussion, p)
+		case PostNote:
+			out.Notes = append(out.Notes, p)
+		}
+		return nil
+	})
+}
