@@ -37,6 +37,10 @@ type Meta struct {
 	CommandID     string
 	CorrelationID string
 	CausationID   string
+	// IfVersion, when above 0, is the version of the command's stream the
+	// caller decided on (HTTP If-Match). A command whose stream has moved
+	// on is refused with a *StaleVersionError instead of being retried.
+	IfVersion int64
 }
 
 // Result tells the caller what a command wrote.
@@ -133,6 +137,9 @@ func execute[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamI
 		if len(l.previous) > 0 {
 			last := l.previous[len(l.previous)-1]
 			return Result{Stream: stream, Version: last.Version, Position: last.Position, Duplicate: true}, l.agg, nil
+		}
+		if err := checkVersion(stream, m.IfVersion, l.version); err != nil {
+			return Result{}, zero, err
 		}
 		if err := decide(l.agg); err != nil {
 			return Result{}, zero, err
