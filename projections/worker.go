@@ -26,6 +26,9 @@ type cursor struct {
 	live bool
 	// failed: Apply failed at the event after position.
 	failed bool
+	// behind: the last read filled its batch, so more is waiting and the
+	// next read takes a catch-up sized batch.
+	behind bool
 	// started is when this process started building a pending generation.
 	started time.Time
 }
@@ -314,7 +317,12 @@ func (w *worker) step(ctx context.Context) (progressed bool, err error) {
 // advance applies the next batch of events to c. caughtUp says that c has
 // applied everything the log held when it was read.
 func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, err error) {
-	events, err := w.r.store.ReadAll(ctx, c.position, w.r.opts.BatchSize)
+	limit := w.r.opts.BatchSize
+	if c.pending || c.behind {
+		limit = w.r.opts.CatchUpBatchSize
+	}
+	events, err := w.r.store.ReadAll(ctx, c.position, limit)
+	c.behind = len(events) == limit
 	if err != nil {
 		return false, false, fmt.Errorf("read the event log after %d: %w", c.position, err)
 	}
@@ -327,7 +335,7 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 	}
 	last := events[len(events)-1].Position
 	moved = c.position != before || c.failed
-	return moved, !c.failed && c.position == last && len(events) < w.r.opts.BatchSize, nil
+	return moved, !c.failed && c.position == last && len(events) < limit, nil
 }
 
 // commitIsolating commits events to c in one transaction. If Apply fails on

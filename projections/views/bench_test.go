@@ -2,6 +2,7 @@ package views_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -95,7 +96,7 @@ func syntheticLog(tb testing.TB, store eventstore.Store, reg *codec.Registry, cl
 				care.SessionActivated{SessionID: id, ClientID: client, At: at(0)},
 				care.AssignmentStarted{SessionID: id, ClientID: client, AssignmentID: a1, At: at(2)},
 				care.AssignmentCompleted{SessionID: id, ClientID: client, ProviderID: p1, AssignmentID: a1, BookID: books.PHQ9ID,
-					BookVersion: 1, Answers: phqAnswers, Scored: true, Total: 9 + flag(risk), Severity: "mild", Flags: flags, Urgent: risk, At: at(3)},
+					BookVersion: 1, Answers: phqAnswers, Scored: true, Total: 9 + oneIf(risk), Severity: "mild", Flags: flags, Urgent: risk, At: at(3)},
 				care.SessionMessagePosted{SessionID: id, ClientID: client, MessageID: id + "-m1", AuthorID: client,
 					AuthorRole: domain.RoleClient, Text: "How do I do the breathing exercise?", At: at(4)},
 				care.AssignmentCompleted{SessionID: id, ClientID: client, ProviderID: p1, AssignmentID: a2, BookID: books.GAD7ID,
@@ -121,7 +122,7 @@ func syntheticLog(tb testing.TB, store eventstore.Store, reg *codec.Registry, cl
 	return count
 }
 
-func flag(b bool) int {
+func oneIf(b bool) int {
 	if b {
 		return 1
 	}
@@ -139,9 +140,31 @@ func BenchmarkRebuild(b *testing.B) {
 	defer store.Close()
 	events := syntheticLog(b, store, reg, 1000, 6)
 	b.Run("all", func(b *testing.B) { benchRebuild(b, store, events, views.All(reg)...) })
+	// The floor: five projections that write nothing, i.e. what the runner
+	// itself costs to feed five projections the log.
+	b.Run("five_noops", func(b *testing.B) {
+		var noops []projections.Projection
+		for i := range 5 {
+			noops = append(noops, noop{name: fmt.Sprintf("noop_%d", i)})
+		}
+		benchRebuild(b, store, events, noops...)
+	})
 	for _, p := range views.All(reg) {
 		b.Run(p.Name(), func(b *testing.B) { benchRebuild(b, store, events, p) })
 	}
+}
+
+// noop is a projection that ignores every event.
+type noop struct{ name string }
+
+func (p noop) Name() string     { return p.name }
+func (noop) Version() int       { return 1 }
+func (p noop) Tables() []string { return []string{p.name + "_rows"} }
+func (p noop) Schema(t projections.TableNames) []string {
+	return []string{`CREATE TABLE ` + t.Of(p.name+"_rows") + ` (id TEXT PRIMARY KEY)`}
+}
+func (noop) Apply(context.Context, *sql.Tx, projections.TableNames, eventstore.RecordedEvent) error {
+	return nil
 }
 
 func benchRebuild(b *testing.B, store eventstore.Store, events int, ps ...projections.Projection) {

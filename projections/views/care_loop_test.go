@@ -235,11 +235,23 @@ func TestCareLoop(t *testing.T) {
 	_, err = w.care.PostMessage(ctx, w.meta(w.k1), commands.PostMessage{SessionID: s1, Text: "Thanks. Can we talk tomorrow?"})
 	require.NoError(t, err)
 	assert.Equal(t, 1, inbox(w.p2.ID, w.clock()).Counts.ClientMessages)
+	// p2 leaves the clinic: still on the team, but sees nothing of it.
+	_, err = w.org.LeaveClinic(ctx, w.meta(w.p2), commands.LeaveClinic{ClinicID: w.clinic, ProviderID: w.p2.ID})
+	require.NoError(t, err)
+	assert.Equal(t, views.InboxCounts{}, inbox(w.p2.ID, w.clock()).Counts)
+	assert.Equal(t, 1, inbox(w.p1.ID, w.clock()).Counts.ClientMessages)
 	_, err = w.org.ChangeCareTeam(ctx, w.meta(w.p1), commands.ChangeCareTeam{ClientID: w.k1.ID, CareTeam: []string{w.p1.ID, w.p3.ID}})
 	require.NoError(t, err)
 	assert.Equal(t, views.InboxCounts{}, inbox(w.p2.ID, w.clock()).Counts)
 	assert.Equal(t, views.InboxCounts{ClientMessages: 1, Total: 1}, inbox(w.p3.ID, w.clock()).Counts)
 	assert.Equal(t, views.InboxCounts{ClientMessages: 1, Total: 1}, inbox(w.p1.ID, w.clock()).Counts)
+	// A deactivated provider's inbox is empty until reactivated.
+	_, err = w.org.DeactivateProvider(ctx, w.meta(w.sys), commands.DeactivateProvider{ProviderID: w.p3.ID, Reason: "leave"})
+	require.NoError(t, err)
+	assert.Equal(t, views.InboxCounts{}, inbox(w.p3.ID, w.clock()).Counts)
+	_, err = w.org.ReactivateProvider(ctx, w.meta(w.sys), commands.ReactivateProvider{ProviderID: w.p3.ID})
+	require.NoError(t, err)
+	assert.Equal(t, views.InboxCounts{ClientMessages: 1, Total: 1}, inbox(w.p3.ID, w.clock()).Counts)
 
 	// Closing the session clears what was left in it.
 	w.at(careStart.Add(5 * time.Hour))

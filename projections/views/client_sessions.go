@@ -36,6 +36,8 @@ func newClientSessions(dec *decoder) *clientSessionsProjection {
 	)}
 }
 
+func (p *clientSessionsProjection) reads() typeSet { return p.types }
+
 func (*clientSessionsProjection) Name() string { return ClientSessionsProjection }
 func (*clientSessionsProjection) Version() int { return 1 }
 func (*clientSessionsProjection) Tables() []string {

@@ -41,6 +41,8 @@ func newClinicOverview(dec *decoder) *clinicOverviewProjection {
 	)}
 }
 
+func (p *clinicOverviewProjection) reads() typeSet { return p.types }
+
 func (*clinicOverviewProjection) Name() string { return ClinicOverviewProjection }
 func (*clinicOverviewProjection) Version() int { return 1 }
 func (*clinicOverviewProjection) Tables() []string {

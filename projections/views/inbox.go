@@ -55,6 +55,8 @@ type inboxProjection struct {
 func newInboxProjection(dec *decoder) *inboxProjection {
 	return &inboxProjection{dec: dec, types: types(
 		organization.ClientRegistered{}.EventType(), organization.ClientCareTeamChanged{}.EventType(),
+		organization.ClinicProviderJoined{}.EventType(), organization.ClinicProviderLeft{}.EventType(),
+		organization.ProviderDeactivated{}.EventType(), organization.ProviderReactivated{}.EventType(),
 		care.SessionScheduled{}.EventType(), care.SessionRescheduled{}.EventType(),
 		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
 		care.AssignmentGiven{}.EventType(), care.AssignmentCompleted{}.EventType(), care.AssignmentOverdue{}.EventType(),
@@ -63,10 +65,13 @@ func newInboxProjection(dec *decoder) *inboxProjection {
 	)}
 }
 
+func (p *inboxProjection) reads() typeSet { return p.types }
+
 func (*inboxProjection) Name() string { return InboxProjection }
 func (*inboxProjection) Version() int { return 1 }
 func (*inboxProjection) Tables() []string {
-	return []string{"inbox_clients", "inbox_team", "inbox_sessions", "inbox_assignments", "inbox_items"}
+	return []string{"inbox_clients", "inbox_team", "inbox_members", "inbox_inactive", "inbox_sessions",
+		"inbox_assignments", "inbox_items"}
 }
 
 func (*inboxProjection) Schema(t projections.TableNames) []string {
@@ -80,6 +85,16 @@ func (*inboxProjection) Schema(t projections.TableNames) []string {
 			provider_id TEXT NOT NULL,
 			PRIMARY KEY (client_id, provider_id))`,
 		`CREATE INDEX {inbox_team}_provider ON {inbox_team} (provider_id)`,
+		// As for the command handlers, a team member sees the client only
+		// while they belong to the client's clinic and are active: one who
+		// left or was deactivated loses the inbox at once, before the team
+		// is changed.
+		`CREATE TABLE {inbox_members} (
+			clinic_id   TEXT NOT NULL,
+			provider_id TEXT NOT NULL,
+			PRIMARY KEY (clinic_id, provider_id))`,
+		`CREATE TABLE {inbox_inactive} (
+			provider_id TEXT PRIMARY KEY)`,
 		// Keys lead with the client: every write names it, and reads go
 		// from a provider's clients to their rows, so no secondary index
 		// is needed (each costs as much as the row on every insert).
@@ -140,6 +155,15 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 		return p.setTeam(exec, ev.ClientID, ev.CareTeam)
 	case organization.ClientCareTeamChanged:
 		return p.setTeam(exec, ev.ClientID, ev.CareTeam)
+	case organization.ClinicProviderJoined:
+		return exec(`INSERT INTO {inbox_members} (clinic_id, provider_id) VALUES (?, ?)
+			ON CONFLICT (clinic_id, provider_id) DO NOTHING`, ev.ClinicID, ev.ProviderID)
+	case organization.ClinicProviderLeft:
+		return exec(`DELETE FROM {inbox_members} WHERE clinic_id = ? AND provider_id = ?`, ev.ClinicID, ev.ProviderID)
+	case organization.ProviderDeactivated:
+		return exec(`INSERT INTO {inbox_inactive} (provider_id) VALUES (?) ON CONFLICT (provider_id) DO NOTHING`, ev.ProviderID)
+	case organization.ProviderReactivated:
+		return exec(`DELETE FROM {inbox_inactive} WHERE provider_id = ?`, ev.ProviderID)
 	case care.SessionScheduled:
 		return exec(`INSERT INTO {inbox_sessions} (client_id, session_id, title, ends_at, is_open) VALUES (?, ?, ?, ?, 1)
 			ON CONFLICT (client_id, session_id) DO UPDATE SET title = excluded.title, ends_at = excluded.ends_at, is_open = 1`,
@@ -257,22 +281,33 @@ type InboxItem struct {
 }
 
 // Inbox reads what needs providerID at now: the stored items of the
-// clients whose care team the provider is on, risk first then oldest
-// first, followed by their open sessions ending within SessionEndingWindow.
+// clients whose care team the provider is on (while they belong to the
+// client's clinic and are active), risk first then oldest first, followed
+// by their open sessions ending within SessionEndingWindow.
 func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.Time) (ProviderInbox, error) {
 	out := ProviderInbox{ProviderID: providerID, AsOf: now.UTC(), Items: []InboxItem{}}
 	err := db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		items := rebind(db, t, `SELECT i.item_id, i.kind, i.client_id, COALESCE(c.display_name, ''), i.session_id,
+		var inactive int
+		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT COUNT(*) FROM {inbox_inactive} WHERE provider_id = ?`),
+			providerID).Scan(&inactive)
+		if err != nil || inactive > 0 {
+			return err
+		}
+		// The provider's clients: on the team, and in a clinic the
+		// provider still belongs to.
+		const clients = `FROM {inbox_team} tm
+			JOIN {inbox_clients} c ON c.client_id = tm.client_id
+			JOIN {inbox_members} m ON m.clinic_id = c.clinic_id AND m.provider_id = tm.provider_id`
+		items := rebind(db, t, `SELECT i.item_id, i.kind, i.client_id, c.display_name, i.session_id,
 			COALESCE(s.title, ''), i.assignment_id, COALESCE(a.book_id, ''), COALESCE(a.book_title, ''), i.scope_id,
 			i.ref_id, i.total, i.severity, i.flags, i.at
-			FROM {inbox_team} tm
+			`+clients+`
 			JOIN {inbox_items} i ON i.client_id = tm.client_id
-			LEFT JOIN {inbox_clients} c ON c.client_id = i.client_id
 			LEFT JOIN {inbox_sessions} s ON s.client_id = i.client_id AND s.session_id = i.session_id
 			LEFT JOIN {inbox_assignments} a ON a.assignment_id = i.assignment_id
 			WHERE tm.provider_id = ?
 			ORDER BY CASE WHEN i.kind = 'risk' THEN 0 ELSE 1 END, i.at, i.position`)
-		err := queryRows(ctx, tx, items, []any{providerID}, func(rows *sql.Rows) error {
+		err = queryRows(ctx, tx, items, []any{providerID}, func(rows *sql.Rows) error {
 			var (
 				it    InboxItem
 				scope string
@@ -306,10 +341,9 @@ func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.
 		if err != nil {
 			return err
 		}
-		ending := rebind(db, t, `SELECT s.session_id, s.client_id, COALESCE(c.display_name, ''), s.title, s.ends_at
-			FROM {inbox_team} tm
+		ending := rebind(db, t, `SELECT s.session_id, s.client_id, c.display_name, s.title, s.ends_at
+			`+clients+`
 			JOIN {inbox_sessions} s ON s.client_id = tm.client_id
-			LEFT JOIN {inbox_clients} c ON c.client_id = s.client_id
 			WHERE tm.provider_id = ? AND s.is_open = 1 AND s.ends_at > ? AND s.ends_at <= ?
 			ORDER BY s.ends_at, s.session_id`)
 		return queryRows(ctx, tx, ending, []any{providerID, now.UnixNano(), now.Add(SessionEndingWindow).UnixNano()},

@@ -17,46 +17,71 @@ import (
 	"github.com/careflow/careflow/projections"
 )
 
-// decodeRing is how many decoded events the shared decoder remembers. The
-// projections read the log in batches of a few hundred events but share
-// one writer connection, so one may run several batches ahead of another:
-// the ring covers that distance during a rebuild.
-const decodeRing = 1 << 14
+// decodeRing bounds how many decoded events the shared decoder holds. The
+// projections share one writer connection and each holds it for a whole
+// batch, so during a rebuild one may run tens of thousands of events ahead
+// of another; the ring covers that distance.
+const decodeRing = 1 << 16
 
 // decoder decodes events through the codec registry (which upcasts old
-// schema versions) and remembers the last ones by position, so that the
-// projections of All decode each event once between them. Decoded values
-// are shared: appliers never change them.
+// schema versions) and, shared by the projections of All, hands each
+// decoded event to every projection that reads its type before letting it
+// go: an event is decoded once for all of them, and nothing stays held once
+// every projection has taken it. Decoded values are shared: appliers never
+// change them.
 type decoder struct {
-	reg  *codec.Registry
-	mu   sync.Mutex
-	ring [decodeRing]decoded
+	reg *codec.Registry
+	// readers counts, per event type, the projections sharing this decoder
+	// that read it; set before the decoder is used.
+	readers map[string]int
+	mu      sync.Mutex
+	ring    []decoded
 }
 
 type decoded struct {
-	id    uuid.UUID
-	pos   int64
-	value any
+	id      uuid.UUID
+	pos     int64
+	value   any
+	pending int // projections that still have to take it
 }
 
-func newDecoder(reg *codec.Registry) *decoder { return &decoder{reg: reg} }
+func newDecoder(reg *codec.Registry) *decoder {
+	return &decoder{reg: reg, readers: map[string]int{}}
+}
+
+// share registers the event types a projection reads.
+func (d *decoder) share(types typeSet) {
+	for name := range types {
+		d.readers[name]++
+	}
+}
 
 func (d *decoder) decode(e eventstore.RecordedEvent) (any, error) {
-	slot := &d.ring[uint64(e.Position)%decodeRing]
 	d.mu.Lock()
-	if slot.pos == e.Position && slot.id == e.ID && slot.value != nil {
-		v := slot.value
-		d.mu.Unlock()
-		return v, nil
+	if d.ring != nil {
+		slot := &d.ring[uint64(e.Position)%decodeRing]
+		if slot.value != nil && slot.pos == e.Position && slot.id == e.ID {
+			v := slot.value
+			if slot.pending--; slot.pending <= 0 {
+				*slot = decoded{}
+			}
+			d.mu.Unlock()
+			return v, nil
+		}
 	}
 	d.mu.Unlock()
 	v, err := d.reg.Decode(e.Type, e.SchemaVersion, e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("views: decode %s at %d: %w", e.Type, e.Position, err)
 	}
-	d.mu.Lock()
-	*slot = decoded{id: e.ID, pos: e.Position, value: v}
-	d.mu.Unlock()
+	if others := d.readers[e.Type] - 1; others > 0 {
+		d.mu.Lock()
+		if d.ring == nil {
+			d.ring = make([]decoded, decodeRing)
+		}
+		d.ring[uint64(e.Position)%decodeRing] = decoded{id: e.ID, pos: e.Position, value: v, pending: others}
+		d.mu.Unlock()
+	}
 	return v, nil
 }
 

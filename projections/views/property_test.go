@@ -1,7 +1,9 @@
 package views_test
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -17,6 +19,23 @@ import (
 	"github.com/careflow/careflow/projections/views"
 )
 
+// propertyChecks is how many sequences the property test tries unless
+// -rapid.checks says otherwise: each one opens and fills two read-model
+// databases, so fewer, longer sequences find more per second.
+const propertyChecks = "25"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
+	if !set && os.Getenv("RAPID_CHECKS") == "" {
+		if err := flag.Set("rapid.checks", propertyChecks); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
+
 // TestIncrementalEqualsRebuilt runs random command sequences through the
 // handlers while the runner applies them as they come (one small batch per
 // command), then builds every view again from scratch in a fresh database:
@@ -31,7 +50,7 @@ func TestIncrementalEqualsRebuilt(t *testing.T) {
 		}()
 		w := newWorldCleanup(t, func(f func()) { cleanups = append(cleanups, f) })
 		m := &randomCare{w: w}
-		steps := rapid.IntRange(5, 50).Draw(rt, "steps")
+		steps := rapid.IntRange(20, 100).Draw(rt, "steps")
 		for i := range steps {
 			m.act(rt, i)
 			if rapid.IntRange(0, 3).Draw(rt, "wait") == 0 {
@@ -78,6 +97,7 @@ var randomActions = []string{
 	"schedule", "schedule", "clock", "clock", "activate", "activate", "reschedule", "cancel", "close", "close",
 	"assign", "start", "complete", "complete", "complete", "overdue", "feedback", "feedback", "feedback",
 	"comment", "comment", "comment", "message", "message", "discussion", "note", "team", "deactivate", "reactivate",
+	"providerOff", "providerOn",
 }
 
 func (m *randomCare) act(rt *rapid.T, step int) {
@@ -200,6 +220,12 @@ func (m *randomCare) act(rt *rapid.T, step int) {
 		_, err = w.org.DeactivateClient(ctx, w.meta(w.p1), commands.DeactivateClient{ClientID: w.k2.ID, Reason: "discharged"})
 	case "reactivate":
 		_, err = w.org.ReactivateClient(ctx, w.meta(w.p1), commands.ReactivateClient{ClientID: w.k2.ID})
+	case "providerOff":
+		p := rapid.SampledFrom([]domain.Actor{w.p2, w.p3}).Draw(rt, "who")
+		_, err = w.org.DeactivateProvider(ctx, w.meta(w.sys), commands.DeactivateProvider{ProviderID: p.ID, Reason: "leave"})
+	case "providerOn":
+		p := rapid.SampledFrom([]domain.Actor{w.p2, w.p3}).Draw(rt, "who")
+		_, err = w.org.ReactivateProvider(ctx, w.meta(w.sys), commands.ReactivateProvider{ProviderID: p.ID})
 	}
 	if err != nil && domain.KindOf(err) == 0 {
 		rt.Fatalf("step %d: %s failed with a non-domain error: %v", step, action, err)

@@ -27,6 +27,8 @@ func newScoreHistory(dec *decoder) *scoreHistoryProjection {
 	return &scoreHistoryProjection{dec: dec, types: types(care.AssignmentCompleted{}.EventType())}
 }
 
+func (p *scoreHistoryProjection) reads() typeSet { return p.types }
+
 func (*scoreHistoryProjection) Name() string     { return ScoreHistoryProjection }
 func (*scoreHistoryProjection) Version() int     { return 1 }
 func (*scoreHistoryProjection) Tables() []string { return []string{"score_points"} }

@@ -43,6 +43,8 @@ func newSessionView(dec *decoder) *sessionViewProjection {
 	)}
 }
 
+func (p *sessionViewProjection) reads() typeSet { return p.types }
+
 func (*sessionViewProjection) Name() string { return SessionViewProjection }
 func (*sessionViewProjection) Version() int { return 1 }
 func (*sessionViewProjection) Tables() []string {

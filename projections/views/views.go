@@ -30,13 +30,22 @@ var ErrNotFound = errors.New("views: not found")
 // event is decoded once for all of them.
 func All(reg *codec.Registry) []projections.Projection {
 	dec := newDecoder(reg)
-	return []projections.Projection{
+	all := []interface {
+		projections.Projection
+		reads() typeSet
+	}{
 		newInboxProjection(dec),
 		newClientSessions(dec),
 		newSessionView(dec),
 		newClinicOverview(dec),
 		newScoreHistory(dec),
 	}
+	out := make([]projections.Projection, len(all))
+	for i, p := range all {
+		dec.share(p.reads())
+		out[i] = p
+	}
+	return out
 }
 
 // NewProviderInbox returns the provider inbox projection alone.
