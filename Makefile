@@ -13,7 +13,7 @@ build:
 
 # Starts the real service on the embedded SQLite store (./data/careflow.db).
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --demo
 
 # Every test, with the race detector. PostgreSQL tests read
 # CAREFLOW_TEST_POSTGRES_URL (.ci/run provides one).

@@ -18,10 +18,18 @@ type Health struct {
 
 // Register adds the health routes to mux.
 func (h Health) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", h.live)
 	mux.HandleFunc("GET /readyz", h.ready)
+}
+
+// Routes adds the health routes to a policy-enforcing router.
+func (h Health) Routes(rt *Router) {
+	rt.HandleFunc("GET /healthz", h.live)
+	rt.HandleFunc("GET /readyz", h.ready)
+}
+
+func (h Health) live(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (h Health) ready(w http.ResponseWriter, r *http.Request) {
@@ -32,7 +40,8 @@ func (h Health) ready(w http.ResponseWriter, r *http.Request) {
 		if h.Logger != nil {
 			h.Logger.Warn("readiness check failed", "err", err)
 		}
-		writeProblem(w, http.StatusServiceUnavailable, "not-ready", "the event store is not reachable")
+		WriteError(w, r, &Error{Status: http.StatusServiceUnavailable, Slug: "not-ready",
+			Detail: "the event store is not reachable", Header: http.Header{"Retry-After": {"5"}}})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": map[string]any{"headPosition": head}})

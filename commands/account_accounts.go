@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -49,6 +50,29 @@ func (s *Accounts) Account(ctx context.Context, username string) (*identity.Acco
 		return nil, accountNotFound()
 	}
 	return loadExisting(ctx, s.d, AccountStream(u), identity.NewAccount, accountNotFound())
+}
+
+// StaleVersionError: the command was issued against a version of the
+// stream (an HTTP If-Match) that is no longer current. The API answers 412.
+// Unlike eventstore.ErrConcurrency it is not retried: the caller decided on
+// state it must reload.
+type StaleVersionError struct {
+	Stream   eventstore.StreamID
+	Expected int64
+	Actual   int64
+}
+
+func (e *StaleVersionError) Error() string {
+	return fmt.Sprintf("commands: %s is at version %d, not the expected %d", e.Stream, e.Actual, e.Expected)
+}
+
+// checkVersion refuses a decision on a stream not at the version the
+// caller expects (0: no expectation).
+func checkVersion(stream eventstore.StreamID, expected, actual int64) error {
+	if expected > 0 && expected != actual {
+		return &StaleVersionError{Stream: stream, Expected: expected, Actual: actual}
+	}
+	return nil
 }
 
 // hashNew validates and hashes a new password.

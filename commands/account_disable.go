@@ -13,6 +13,10 @@ import (
 type DisableAccount struct {
 	Username string
 	Reason   string
+	// IfVersion, when above 0, is the account version the caller last saw
+	// (HTTP If-Match): the command is refused with a *StaleVersionError if
+	// the account has moved on, checked on the state the decision is made on.
+	IfVersion int64
 }
 
 // DisableAccount handles DisableAccount.
@@ -26,6 +30,11 @@ func (s *Accounts) DisableAccount(ctx context.Context, m Meta, cmd DisableAccoun
 	}
 	m = s.d.prepared(m)
 	res, _, err := execute(ctx, s.d, AccountStream(username), "", m, identity.NewAccount,
-		func(a *identity.Account) error { return a.Disable(cmd.Reason, m.Actor.ID) })
+		func(a *identity.Account) error {
+			if err := checkVersion(AccountStream(username), cmd.IfVersion, a.Version()); err != nil {
+				return err
+			}
+			return a.Disable(cmd.Reason, m.Actor.ID)
+		})
 	return res, err
 }

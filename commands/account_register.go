@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/identity"
@@ -32,13 +33,15 @@ func (s *Accounts) RegisterAccount(ctx context.Context, m Meta, cmd RegisterAcco
 		return AccountRegistration{}, err
 	}
 	var errs domain.ValidationErrors
+	collect := func(err error) {
+		var de *domain.Error
+		if errors.As(err, &de) {
+			errs = append(errs, de)
+		}
+	}
 	username, err := identity.NormalizeUsername(cmd.Username)
-	if err != nil {
-		errs = append(errs, err.(*domain.Error))
-	}
-	if err := identity.CheckPassword("password", cmd.Password); err != nil {
-		errs = append(errs, err.(*domain.Error))
-	}
+	collect(err)
+	collect(identity.CheckPassword("password", cmd.Password))
 	if err := errs.Err(); err != nil {
 		return AccountRegistration{}, err
 	}

@@ -187,3 +187,19 @@ func TestAccountLookup(t *testing.T) {
 		assert.True(t, errors.Is(err, &domain.Error{Slug: "account-not-found"}), name)
 	}
 }
+
+func TestDisableAccountChecksTheExpectedVersion(t *testing.T) {
+	accts, _ := newAccounts(t)
+	registerAlice(t, accts)
+	ctx := context.Background()
+	_, err := accts.DisableAccount(ctx, commands.Meta{Actor: accountAdmin}, commands.DisableAccount{Username: "alice", IfVersion: 2})
+	var stale *commands.StaleVersionError
+	require.ErrorAs(t, err, &stale)
+	assert.Equal(t, int64(2), stale.Expected)
+	assert.Equal(t, int64(1), stale.Actual)
+	assert.Equal(t, commands.AccountStream("alice"), stale.Stream)
+
+	res, err := accts.DisableAccount(ctx, commands.Meta{Actor: accountAdmin}, commands.DisableAccount{Username: "alice", IfVersion: 1})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), res.Version)
+}

@@ -4,14 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/careflow/careflow/api"
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/identity"
 
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/chain"
 	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
+	"github.com/careflow/careflow/projections/reactions"
 	"github.com/careflow/careflow/projections/views"
 )
 
@@ -19,11 +30,16 @@ import (
 // store, the codec of every domain event, and the read-model database with
 // a runner for every projection.
 type app struct {
-	log    *slog.Logger
-	store  eventstore.Store
-	codec  *codec.Registry
-	views  *projections.DB
-	runner *projections.Runner
+	log      *slog.Logger
+	cfg      Config
+	store    eventstore.Store
+	codec    *codec.Registry
+	deps     commands.Deps
+	accounts *commands.Accounts
+	views    *projections.DB
+	runner   *projections.Runner
+	chain    chain.Table
+	metrics  *serviceMetrics
 	// viewsPath is the read-model database file (for its process lock).
 	viewsPath string
 }
@@ -39,7 +55,16 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{log: log, store: store, codec: reg}
+	metrics := newServiceMetrics()
+	store = measuredStore{Store: store, m: metrics}
+	a := &app{log: log, cfg: cfg, store: store, codec: reg, metrics: metrics}
+	a.deps = commands.Deps{Store: store, Codec: reg, Clock: time.Now, NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) }}
+	hasher, err := identity.NewHasher(identity.DefaultArgon2Params())
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.accounts = commands.NewAccounts(a.deps, hasher)
 	if a.viewsPath, err = cfg.viewsPath(); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -48,16 +73,129 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		_ = a.Close()
 		return nil, fmt.Errorf("open read models: %w", err)
 	}
-	if a.runner, err = projections.NewRunner(store, a.views, log, allProjections(reg)...); err != nil {
+	if a.runner, err = projections.NewRunnerWithOptions(store, a.views, log,
+		projections.Options{LagObserver: metrics}, allProjections(reg)...); err != nil {
 		_ = a.Close()
 		return nil, err
+	}
+	metrics.watchBacklog(a.runner)
+	loc, _ := parseStoreURL(cfg.StoreURL) // validated with the config
+	if a.chain, err = chain.Open(ctx, loc.Kind, loc.Path); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("open the event chain: %w", err)
 	}
 	return a, nil
 }
 
+// newAPI builds the HTTP API over the app. The caller closes the returned
+// closer (the refresh-token store) after the server has stopped.
+func (a *app) newAPI(ctx context.Context, rx *reactions.Reactions) (*api.Server, io.Closer, error) {
+	secretPath, err := a.cfg.besideStore("-auth.secret")
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err := authSecret(a.cfg.AuthSecret, secretPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	authPath, err := a.cfg.besideStore("-auth.db")
+	if err != nil {
+		return nil, nil, err
+	}
+	refresh, err := api.OpenSQLiteRefreshTokens(ctx, authPath, time.Now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open refresh tokens: %w", err)
+	}
+	accessPath, err := a.cfg.besideStore("-access.db")
+	if err != nil {
+		_ = refresh.Close()
+		return nil, nil, err
+	}
+	accessLog, err := api.OpenSQLiteAccessLog(ctx, accessPath)
+	if err != nil {
+		_ = refresh.Close()
+		return nil, nil, fmt.Errorf("open the access log: %w", err)
+	}
+	closers := closerFunc(func() error { return errors.Join(refresh.Close(), accessLog.Close()) })
+	org := commands.NewOrganization(a.deps)
+	httpMetrics, err := api.NewMetrics(a.metrics.reg)
+	if err != nil {
+		_ = closers.Close()
+		return nil, nil, err
+	}
+	srv, err := api.NewServer(api.Config{
+		Metrics:  httpMetrics,
+		Store:    a.store,
+		Logger:   a.log,
+		Accounts: a.accounts,
+		Refresh:  refresh,
+		Tokens:   api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
+		Care: api.CareConfig{
+			Commands:   commands.NewCare(a.deps, org),
+			Directory:  org,
+			Views:      a.views,
+			Freshness:  a.runner,
+			TimeTravel: audit.NewTimeTravel(a.store, a.codec),
+			AccessLog:  accessLog,
+		},
+		Reactions: api.ReactionsConfig{
+			Notifications: rx.Notifications(),
+			Webhooks:      rx.Webhooks(),
+		},
+	})
+	if err != nil {
+		_ = closers.Close()
+		return nil, nil, err
+	}
+	return srv, closers, nil
+}
+
+// closerFunc adapts a function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// bootstrapAdmin creates the first system administrator from the
+// configuration when that account does not exist yet. Its command id is
+// fixed per username, so every start after the first writes nothing.
+func (a *app) bootstrapAdmin(ctx context.Context) error {
+	if a.cfg.AdminUsername == "" {
+		return nil
+	}
+	m := commands.Meta{
+		Actor:     domain.Actor{ID: "careflow-bootstrap", Role: domain.RoleSystemAdmin},
+		CommandID: "bootstrap-admin:" + strings.ToLower(a.cfg.AdminUsername),
+	}
+	_, err := a.accounts.RegisterAccount(ctx, m, commands.RegisterAccount{
+		Username: a.cfg.AdminUsername, Password: a.cfg.AdminPassword, Role: domain.RoleSystemAdmin,
+	})
+	if errors.Is(err, &domain.Error{Slug: "username-taken"}) {
+		a.log.Warn("admin_username is taken by an account created otherwise; not changing it", "username", a.cfg.AdminUsername)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create the system administrator %q: %w", a.cfg.AdminUsername, err)
+	}
+	return nil
+}
+
+// newChainer makes the chainer that keeps the tamper-evident chain, signing
+// checkpoints when a key is configured.
+func (a *app) newChainer() (*chain.Chainer, error) {
+	opts := chain.ChainerOptions{Logger: a.log}
+	if a.cfg.ChainKeyFile != "" {
+		key, err := chain.LoadPrivateKey(a.cfg.ChainKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("chain_key_file: %w", err)
+		}
+		opts.Key = key
+	}
+	return chain.NewChainer(a.store, a.chain, opts)
+}
+
 // allProjections lists every read model the service keeps.
 func allProjections(reg *codec.Registry) []projections.Projection {
-	return append(views.All(reg), audit.NewTrail())
+	return append(views.All(reg), audit.NewTrail(), api.NewAssignmentIndex())
 }
 
 // openStore opens the event store the configuration names.
@@ -77,6 +215,9 @@ func openStore(ctx context.Context, cfg Config, types eventstore.TypeCatalog) (e
 // finishes the group it is committing). Stop the runner before.
 func (a *app) Close() error {
 	var errs []error
+	if a.chain != nil {
+		errs = append(errs, a.chain.Close())
+	}
 	if a.views != nil {
 		errs = append(errs, a.views.Close())
 	}

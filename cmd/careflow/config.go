@@ -31,6 +31,27 @@ type Config struct {
 	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `mapstructure:"log_format"`
+	// AuthSecret signs access tokens (HS256, at least 32 bytes). Empty: a
+	// random secret is made once and kept beside the store (<name>-auth.secret).
+	AuthSecret string `mapstructure:"auth_secret"`
+	// AuthIssuer and AuthAudience go into (and are required of) every token.
+	AuthIssuer   string `mapstructure:"auth_issuer"`
+	AuthAudience string `mapstructure:"auth_audience"`
+	// AdminUsername and AdminPassword create the first system administrator
+	// at start when that account does not exist yet.
+	AdminUsername string `mapstructure:"admin_username"`
+	AdminPassword string `mapstructure:"admin_password"`
+	// ChainKeyFile is the Ed25519 key (from `careflow chain keygen`) that
+	// signs checkpoints of the tamper-evident chain. Empty: the chain is kept
+	// but no checkpoint is signed.
+	ChainKeyFile string `mapstructure:"chain_key_file"`
+	// BusTransport carries committed events to the reactions: gochannel
+	// (in-process, the default), nats (JetStream) or postgres.
+	BusTransport   string `mapstructure:"bus_transport"`
+	BusNATSURL     string `mapstructure:"bus_nats_url"`
+	BusPostgresURL string `mapstructure:"bus_postgres_url"`
+	// Demo seeds the demo clinic at start (serve --demo only; not a setting).
+	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
@@ -43,6 +64,10 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+		AuthIssuer:      "careflow",
+		AuthAudience:    "careflow",
+		BusTransport:    "gochannel",
+		BusNATSURL:      "nats://127.0.0.1:4222",
 	}
 }
 
@@ -58,6 +83,15 @@ var settings = []struct{ key, flag, help string }{
 	{"log_level", "log-level", "log level: debug, info, warn, error"},
 	{"log_format", "log-format", "log format: text or json"},
 	{"shutdown_timeout", "shutdown-timeout", "how long a stop waits for requests in flight"},
+	{"auth_secret", "auth-secret", "access-token signing secret, 32+ bytes (default: generated and kept beside the store)"},
+	{"auth_issuer", "auth-issuer", "issuer claim of access tokens"},
+	{"auth_audience", "auth-audience", "audience claim of access tokens"},
+	{"admin_username", "admin-username", "username of the first system administrator, created at start if missing"},
+	{"admin_password", "admin-password", "password of the first system administrator"},
+	{"chain_key_file", "chain-key-file", "Ed25519 key file that signs chain checkpoints (careflow chain keygen)"},
+	{"bus_transport", "bus-transport", "event bus transport: gochannel (in-process), nats or postgres"},
+	{"bus_nats_url", "bus-nats-url", "NATS server for the nats transport"},
+	{"bus_postgres_url", "bus-postgres-url", "PostgreSQL database for the postgres transport"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -70,6 +104,15 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", d.LogLevel, settings[3].help)
 	fs.String("log-format", d.LogFormat, settings[4].help)
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, settings[5].help)
+	fs.String("auth-secret", d.AuthSecret, settings[6].help)
+	fs.String("auth-issuer", d.AuthIssuer, settings[7].help)
+	fs.String("auth-audience", d.AuthAudience, settings[8].help)
+	fs.String("admin-username", d.AdminUsername, settings[9].help)
+	fs.String("admin-password", d.AdminPassword, settings[10].help)
+	fs.String("chain-key-file", d.ChainKeyFile, settings[11].help)
+	fs.String("bus-transport", d.BusTransport, settings[12].help)
+	fs.String("bus-nats-url", d.BusNATSURL, settings[13].help)
+	fs.String("bus-postgres-url", d.BusPostgresURL, settings[14].help)
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -83,6 +126,15 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("log_level", d.LogLevel)
 	v.SetDefault("log_format", d.LogFormat)
 	v.SetDefault("shutdown_timeout", d.ShutdownTimeout)
+	v.SetDefault("auth_secret", d.AuthSecret)
+	v.SetDefault("auth_issuer", d.AuthIssuer)
+	v.SetDefault("auth_audience", d.AuthAudience)
+	v.SetDefault("admin_username", d.AdminUsername)
+	v.SetDefault("admin_password", d.AdminPassword)
+	v.SetDefault("chain_key_file", d.ChainKeyFile)
+	v.SetDefault("bus_transport", d.BusTransport)
+	v.SetDefault("bus_nats_url", d.BusNATSURL)
+	v.SetDefault("bus_postgres_url", d.BusPostgresURL)
 
 	file, _ := fs.GetString("config")
 	if file == "" {
@@ -142,6 +194,27 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "%s must be positive", c.ShutdownTimeout)
 	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < minAuthSecret {
+		bad("auth_secret", "is %d bytes; at least %d are needed", len(c.AuthSecret), minAuthSecret)
+	}
+	if c.AuthIssuer == "" {
+		bad("auth_issuer", "must not be empty")
+	}
+	if c.AuthAudience == "" {
+		bad("auth_audience", "must not be empty")
+	}
+	switch c.BusTransport {
+	case "gochannel", "nats":
+	case "postgres":
+		if c.BusPostgresURL == "" {
+			bad("bus_postgres_url", "the postgres bus transport needs a database URL")
+		}
+	default:
+		bad("bus_transport", "%q is not gochannel, nats or postgres", c.BusTransport)
+	}
+	if (c.AdminUsername == "") != (c.AdminPassword == "") {
+		bad("admin_username", "admin_username and admin_password go together")
+	}
 	return errors.Join(errs...)
 }
 
@@ -188,6 +261,19 @@ func parseStoreURL(raw string) (storeLocation, error) {
 	}
 }
 
+// minAuthSecret is the shortest accepted token secret (256 bits).
+const minAuthSecret = 32
+
+// besideStore names a file next to the event store: careflow.db ->
+// careflow<suffix>. Only SQLite stores have a directory to put it in.
+func (c Config) besideStore(suffix string) (string, error) {
+	loc, err := parseStoreURL(c.StoreURL)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(loc.Path, filepath.Ext(loc.Path)) + suffix, nil
+}
+
 // viewsPath is the read-model database file: views_url when set, else
 // beside a SQLite event store (careflow.db -> careflow-views.db).
 func (c Config) viewsPath() (string, error) {
@@ -202,8 +288,7 @@ func (c Config) viewsPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ext := filepath.Ext(loc.Path)
-	return strings.TrimSuffix(loc.Path, ext) + "-views" + cmp.Or(ext, ".db"), nil
+	return c.besideStore("-views" + cmp.Or(filepath.Ext(loc.Path), ".db"))
 }
 
 func (c Config) logger(w interface{ Write([]byte) (int, error) }) *slog.Logger {

@@ -36,7 +36,7 @@ func TestProjectionsStatusAndOfflineRebuild(t *testing.T) {
 	for _, r := range rows {
 		names = append(names, r["name"].(string))
 	}
-	assert.Equal(t, []string{"provider_inbox", "client_sessions", "session_view", "clinic_overview", "score_history", "audit_trail"}, names)
+	assert.Equal(t, []string{"provider_inbox", "client_sessions", "session_view", "clinic_overview", "score_history", "audit_trail", "api_assignment_index"}, names)
 
 	out, err = runCLI(t, "projections", "rebuild", "all", "--store", store, "--log-level", "error")
 	require.NoError(t, err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/careflow/careflow/api"
 	"github.com/careflow/careflow/projections"
 )
 
@@ -29,10 +28,14 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if demo, _ := cmd.Flags().GetBool("demo"); demo {
+				cfg.Demo = true
+			}
 			return serve(ctx, cfg, cfg.logger(os.Stderr), nil)
 		},
 	}
 	bindConfigFlags(cmd.Flags())
+	cmd.Flags().Bool("demo", false, "seed a demo clinic with staff, clients and care, and print its logins (never on real data)")
 	return cmd
 }
 
@@ -59,29 +62,51 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	defer func() { _ = release() }()
 
-	// The projections follow the log until the HTTP server has stopped.
+	chainer, err := a.newChainer()
+	if err != nil {
+		return err
+	}
+	// The projections and the chainer follow the log until the HTTP server
+	// has stopped.
 	projCtx, stopProjections := context.WithCancel(context.Background())
-	projDone := make(chan error, 2)
+	projDone := make(chan error, 3)
 	go func() { projDone <- a.runner.Run(projCtx) }()
 	go func() { projDone <- a.runner.ServeRequests(projCtx, time.Second) }()
+	go func() { projDone <- chainer.Run(projCtx) }()
 	defer func() {
 		stopProjections()
-		for range 2 {
+		for range 3 {
 			if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("projections stopped", "err", err)
 			}
 		}
 	}()
 
-	mux := http.NewServeMux()
-	api.Health{Store: a.store, Logger: log}.Register(mux)
+	if err := a.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := seedDemo(ctx, a.deps, a.accounts, os.Stdout); err != nil {
+			return fmt.Errorf("seed the demo: %w", err)
+		}
+	}
+	events, err := a.startEventBus(ctx)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	handler, refresh, err := a.newAPI(ctx, events.reactions)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = refresh.Close() }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -78,6 +79,9 @@ var ErrMalformedHash = errors.New("identity: malformed password hash")
 type Hasher struct {
 	params Argon2Params
 	dummy  string // a hash of nothing, to spend the same time on unknown users
+	// slots bounds hashes running at once: each holds MemoryKiB, so a burst
+	// of sign-ins queues instead of exhausting memory.
+	slots chan struct{}
 }
 
 // NewHasher returns a hasher that makes new hashes with p.
@@ -86,7 +90,7 @@ func NewHasher(p Argon2Params) (*Hasher, error) {
 		p.MemoryKiB > maxMemoryKiB || p.Time > maxTime || p.KeyLen > maxKeyLen || p.SaltLen > maxSaltLen {
 		return nil, fmt.Errorf("identity: argon2 parameters %+v are out of range", p)
 	}
-	h := &Hasher{params: p}
+	h := &Hasher{params: p, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	dummy, err := h.Hash("careflow dummy password for timing")
 	if err != nil {
 		return nil, err
@@ -102,7 +106,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("identity: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	key := h.idKey(pw, salt, h.params, h.params.KeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		h.params.MemoryKiB, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -115,8 +119,14 @@ func (h *Hasher) Verify(pw, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
+	got := h.idKey(pw, salt, p, uint32(len(key)))
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+func (h *Hasher) idKey(pw string, salt []byte, p Argon2Params, keyLen uint32) []byte {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
 }
 
 // VerifyNothing spends the time of one verification and always fails: a

@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -111,5 +113,26 @@ func BenchmarkHash(b *testing.B) {
 		if _, err := h.Hash("correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestHasherIsSafeForConcurrentUse(t *testing.T) {
+	h := testHasher(t)
+	var wg sync.WaitGroup
+	results := make([]bool, 16)
+	for i := range results {
+		wg.Go(func() {
+			pw := fmt.Sprintf("password number %d", i)
+			enc, err := h.Hash(pw)
+			if err != nil {
+				return
+			}
+			ok, err := h.Verify(pw, enc)
+			results[i] = ok && err == nil
+		})
+	}
+	wg.Wait()
+	for i, ok := range results {
+		assert.True(t, ok, "goroutine %d", i)
 	}
 }

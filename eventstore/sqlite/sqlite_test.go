@@ -134,6 +134,90 @@ func TestMigrationIsIdempotent(t *testing.T) {
 	assert.ErrorContains(t, err, "newer than this build knows", "a database from a newer build is refused")
 }
 
+// Every query the store runs is an index seek or range: a full scan of the
+// log (or of a whole stream per append) would make appends slow down as the
+// log grows.
+func TestQueriesUseIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	openTestStore(t, path, eventstore.Options{})
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+
+	plan := func(query string, args ...any) string {
+		rows, err := db.Query(`EXPLAIN QUERY PLAN `+query, args...)
+		require.NoError(t, err)
+		defer rows.Close()
+		var steps []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+			steps = append(steps, detail)
+		}
+		require.NoError(t, rows.Err())
+		return strings.Join(steps, "; ")
+	}
+	for name, c := range map[string]struct {
+		query string
+		args  []any
+		uses  string
+	}{
+		"check":      {checkSQL, []any{"session", "1", "cmd"}, "events_by_command"},
+		"by command": {byCommandSQL, []any{"cmd", "session", "1"}, "events_by_command"},
+		"id taken":   {idTakenSQL, []any{"x"}, "sqlite_autoindex_events_1"},
+		"stream":     {readStreamSQL, []any{"session", "1", 1}, "sqlite_autoindex_events_2"},
+		"all":        {readAllSQL, []any{0, 10}, "INTEGER PRIMARY KEY"},
+		"head":       {headSQL, nil, "SCAN events"},
+	} {
+		p := plan(c.query, c.args...)
+		assert.Contains(t, p, c.uses, name)
+		assert.NotContains(t, p, "TEMP B-TREE", "%s sorts: %s", name, p)
+		if name != "head" {
+			assert.NotRegexp(t, `SCAN events( |$|;)`, p, "%s scans the log: %s", name, p)
+		}
+	}
+	assert.Contains(t, plan(checkSQL, "session", "1", "cmd"), "stream_type=? AND stream_id=?", "the version look-up seeks the stream")
+}
+
+// A database written by an older build is brought up to date on open, and
+// keeps its events and their idempotency.
+func TestMigrationUpgradesAnOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	for _, stmt := range migrations[0] {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err)
+	}
+	_, err = db.Exec(`PRAGMA user_version = 1`)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO events (event_id, stream_type, stream_id, version, type, schema_version, data,
+		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+		VALUES ('0190c3d2-0000-7000-8000-000000000001', 'client', 'c1', 1, 'test.happened', 1, CAST('{"body":"old"}' AS BLOB),
+		'', '', 'cmd-old', '', '', '', NULL, 1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s := openTestStore(t, path, eventstore.Options{})
+	again, err := s.Append(ctx, eventstore.NewStreamID("client", "c1"), eventstore.NoStream,
+		[]eventstore.NewEvent{{Type: "test.happened", Data: []byte(`{}`), Metadata: eventstore.Metadata{CommandID: "cmd-old"}}})
+	require.NoError(t, err)
+	assert.True(t, again.Duplicate, "a command stored before the upgrade is still recognised")
+	assert.Equal(t, uuid.MustParse("0190c3d2-0000-7000-8000-000000000001"), again.Events[0].ID)
+
+	db, err = sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var version int
+	var index string
+	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
+	assert.Equal(t, schemaVersion, version)
+	require.NoError(t, db.QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'events_by_command'`).Scan(&index))
+	assert.Contains(t, index, "(command_id, stream_type, stream_id, version)")
+}
+
 func TestEventsAreAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.db")
@@ -191,7 +275,7 @@ func TestTimesRoundTrip(t *testing.T) {
 }
 
 // Requests queued before the writer starts land in one group. A conflict
-// and a failing insert in the middle of the group fail only their own
+// and failing inserts in the middle of the group fail only their own
 // requests; the others commit in the same transaction.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	ctx := context.Background()
@@ -208,12 +292,22 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		assert.NoError(t, s.Close())
 	})
 
-	streamA, streamB, streamC := storetest.Stream("client"), storetest.Stream("client"), storetest.Stream("client")
+	streamA, streamB, streamC, streamD := storetest.Stream("client"), storetest.Stream("client"), storetest.Stream("client"), storetest.Stream("client")
 	takenID := uuid.Must(uuid.NewV7())
 	first := storetest.Event("a1")
 	first.ID = takenID
-	reuse := storetest.Event("c2")
-	reuse.ID = takenID // already used by the first request: the insert fails
+	reuse := func(body string) eventstore.NewEvent {
+		e := storetest.Event(body)
+		e.ID = takenID // already used by the first request: its insert fails
+		return e
+	}
+	events := func(bodies ...string) []eventstore.NewEvent {
+		out := make([]eventstore.NewEvent, len(bodies))
+		for i, b := range bodies {
+			out[i] = storetest.Event(b)
+		}
+		return out
+	}
 
 	type call struct {
 		stream   eventstore.StreamID
@@ -222,9 +316,15 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 	calls := []call{
 		{streamA, eventstore.NoStream, []eventstore.NewEvent{first}},
-		{streamB, eventstore.Exactly(5), []eventstore.NewEvent{storetest.Event("b1")}},                        // conflict
-		{streamC, eventstore.NoStream, []eventstore.NewEvent{storetest.Event("c1"), reuse}},                   // second insert fails
-		{streamA, eventstore.Exactly(1), []eventstore.NewEvent{storetest.Event("a2"), storetest.Event("a3")}}, // sees the first request's write
+		// A conflict.
+		{streamB, eventstore.Exactly(5), events("b1")},
+		// Three events go in as two INSERTs inside a savepoint; the second
+		// fails, so the savepoint must undo the first.
+		{streamC, eventstore.NoStream, append(events("c1", "c2"), reuse("c3"))},
+		// Two events go in as one INSERT, which fails as a whole.
+		{streamD, eventstore.NoStream, append(events("d1"), reuse("d2"))},
+		// Sees the first request's write, made earlier in the same group.
+		{streamA, eventstore.Exactly(1), events("a2", "a3")},
 	}
 	results := make([]eventstore.AppendResult, len(calls))
 	errs := make([]error, len(calls))
@@ -242,12 +342,14 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	go s.runWriter()
 	wg.Wait()
 
-	assert.Equal(t, int32(1), clockCalls.Load(), "all four requests were committed by one transaction")
+	assert.Equal(t, int32(1), clockCalls.Load(), "all requests were committed by one transaction")
 	require.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], eventstore.ErrConcurrency)
 	assert.ErrorIs(t, errs[2], eventstore.ErrInvalidEvent)
-	require.NoError(t, errs[3])
-	assert.Equal(t, int64(3), results[3].Version)
+	assert.ErrorContains(t, errs[2], takenID.String())
+	assert.ErrorIs(t, errs[3], eventstore.ErrInvalidEvent)
+	require.NoError(t, errs[4])
+	assert.Equal(t, int64(3), results[4].Version)
 
 	all, err := s.ReadAll(ctx, 0, 100)
 	require.NoError(t, err)
@@ -256,9 +358,90 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		got = append(got, e.Stream.String()+"/"+strconv.FormatInt(e.Version, 10))
 	}
 	assert.Equal(t, []string{streamA.String() + "/1", streamA.String() + "/2", streamA.String() + "/3"}, got,
-		"the failed requests left nothing behind, not even the first event of the one whose second insert failed")
-	assert.Equal(t, results[0].Events[0].Position, all[0].Position)
-	assert.Equal(t, results[3].Events, all[1:])
+		"the failed requests left nothing behind, not even the events before the one that failed")
+	assert.Equal(t, results[0].Events, all[:1])
+	assert.Equal(t, results[4].Events, all[1:])
+}
+
+func TestLargeAppendsSplitIntoChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, filepath.Join(t.TempDir(), "events.db"), eventstore.Options{})
+	stream := storetest.Stream("client")
+	var version int64
+	for _, n := range []int{1, 2, 3, 63, 64, 65, 100, 129} {
+		batch := make([]eventstore.NewEvent, n)
+		for i := range batch {
+			batch[i] = storetest.Event(fmt.Sprintf("%d-%d", n, i))
+		}
+		res, err := s.Append(ctx, stream, eventstore.Exactly(version), batch)
+		require.NoError(t, err, "append of %d", n)
+		got, err := s.ReadStream(ctx, stream, version+1)
+		require.NoError(t, err)
+		assert.Equal(t, res.Events, got, "append of %d: the result is what is stored, positions included", n)
+		for i := 1; i < len(got); i++ {
+			assert.Equal(t, got[i-1].Position+1, got[i].Position)
+		}
+		version = res.Version
+	}
+	assert.Equal(t, int64(1+2+3+63+64+65+100+129), version)
+}
+
+// Some errors make SQLite roll back the whole transaction by itself. Then
+// no request of the group may be told it committed, and the store goes on.
+func TestImplicitRollbackFailsTheWholeGroup(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(ctx, Config{Path: path}, eventstore.Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TRIGGER test_rollback BEFORE INSERT ON events WHEN NEW.type = 'test.other'
+		BEGIN SELECT RAISE(ROLLBACK, 'simulated failure'); END`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s, err = openWithoutWriter(ctx, Config{Path: path}, eventstore.Options{})
+	require.NoError(t, err)
+	writerStarted := false
+	t.Cleanup(func() {
+		if !writerStarted {
+			go s.runWriter()
+		}
+		assert.NoError(t, s.Close())
+	})
+	poison := storetest.Event("boom")
+	poison.Type = "test.other"
+	batches := [][]eventstore.NewEvent{
+		{storetest.Event("before")},
+		{poison},
+		{storetest.Event("after")},
+	}
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, events := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.Append(ctx, storetest.Stream("client"), eventstore.NoStream, events)
+		}()
+		require.Eventually(t, func() bool { return len(s.requests) == i+1 }, 10*time.Second, time.Millisecond)
+	}
+	writerStarted = true
+	go s.runWriter()
+	wg.Wait()
+	for i, err := range errs {
+		assert.ErrorContains(t, err, "simulated failure", "request %d", i)
+	}
+	head, err := s.HeadPosition(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, head, "nothing of the group was committed")
+
+	res, err := s.Append(ctx, storetest.Stream("client"), eventstore.NoStream, []eventstore.NewEvent{storetest.Event("later")})
+	require.NoError(t, err, "the next group starts a fresh transaction")
+	head, err = s.HeadPosition(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, res.LastPosition(), head)
 }
 
 func TestCancelledBeforeTakenIsDropped(t *testing.T) {

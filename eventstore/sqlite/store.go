@@ -22,8 +22,8 @@ import (
 )
 
 // Store is the SQLite eventstore.Store. It is safe for concurrent use.
-// Only one Store may have a database file open at a time: positions are
-// commit order because this Store's writer is the file's only writer.
+// Open a database file with one Store at a time: subscribers are woken by
+// this Store's own writer, so they would not notice another's commits.
 type Store struct {
 	cfg    Config
 	opts   eventstore.Options
@@ -50,6 +50,14 @@ type readStatements struct {
 	all    *sql.Stmt
 	head   *sql.Stmt
 }
+
+// The read queries. Each is an index range or seek (TestQueriesUseIndexes).
+const (
+	readStreamSQL = `SELECT ` + eventColumns + ` FROM events
+		WHERE stream_type = ? AND stream_id = ? AND version >= ? ORDER BY version`
+	readAllSQL = `SELECT ` + eventColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`
+	headSQL    = `SELECT position FROM events ORDER BY position DESC LIMIT 1`
+)
 
 // Open opens (creating and migrating if needed) the database at cfg.Path.
 func Open(ctx context.Context, cfg Config, opts eventstore.Options) (*Store, error) {
@@ -138,10 +146,9 @@ func (s *Store) open(ctx context.Context) error {
 		return st
 	}
 	s.reads = readStatements{
-		stream: prepare(`SELECT ` + eventColumns + ` FROM events
-			WHERE stream_type = ? AND stream_id = ? AND version >= ? ORDER BY version`),
-		all:  prepare(`SELECT ` + eventColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`),
-		head: prepare(`SELECT position FROM events ORDER BY position DESC LIMIT 1`),
+		stream: prepare(readStreamSQL),
+		all:    prepare(readAllSQL),
+		head:   prepare(headSQL),
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: prepare reads: %w", err)
@@ -172,34 +179,40 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // Append queues the append for the writer and waits for its answer. The
 // answer is final: success only once the group's COMMIT returned.
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) (eventstore.AppendResult, error) {
-	events = slices.Clone(events)
-	commandID, err := eventstore.PrepareAppend(ctx, s.opts, stream, expected, events)
+	req, err := s.queue(ctx, stream, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	req, err := newAppendRequest(ctx, stream, expected, commandID, events)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
-	}
-	select {
-	case s.requests <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, ctx.Err()
-	}
-	s.mu.RUnlock()
 
 	// No select on ctx here: once queued, the writer either drops the
 	// request with ctx.Err() (not yet taken) or commits it, and the caller
 	// must learn which.
 	out := <-req.done
 	return out.result, out.err
+}
+
+// queue validates and encodes the append and hands it to the writer.
+func (s *Store) queue(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) (*appendRequest, error) {
+	events = slices.Clone(events)
+	commandID, err := eventstore.PrepareAppend(ctx, s.opts, stream, expected, events)
+	if err != nil {
+		return nil, err
+	}
+	req, err := newAppendRequest(ctx, stream, expected, commandID, events)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	select {
+	case s.requests <- req:
+		return req, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, fromVersion int64) ([]eventstore.RecordedEvent, error) {

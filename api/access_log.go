@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// AccessRecord is one read of protected health information: who read
+// what, when and why. It names objects by id only, never their content.
+type AccessRecord struct {
+	// Seq orders the log; the store assigns it.
+	Seq       int64     `json:"seq"`
+	ID        string    `json:"id"`
+	At        time.Time `json:"at"`
+	UserID    string    `json:"userId"`
+	ActorID   string    `json:"actorId"`
+	Role      string    `json:"role"`
+	Method    string    `json:"method"`
+	Route     string    `json:"route"`
+	RequestID string    `json:"requestId,omitempty"`
+	// Purpose is the caller's X-Careflow-Purpose, when sent.
+	Purpose  string `json:"purpose,omitempty"`
+	ClinicID string `json:"clinicId,omitempty"`
+	// ClientIDs are the clients whose information the answer held.
+	ClientIDs []string `json:"clientIds"`
+	// Objects names what was read: {"sessionId": "...", ...}.
+	Objects map[string]string `json:"objects"`
+}
+
+// AccessLog is the durable log of PHI reads, kept apart from the clinical
+// events: it grows with every read and holds no domain facts.
+// Implementations must make a record durable before Record returns, and
+// never change or drop a record.
+type AccessLog interface {
+	Record(ctx context.Context, rec AccessRecord) error
+	// ForClient lists the reads of clientID's information with Seq above
+	// after, oldest first, at most limit of them.
+	ForClient(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error)
+}
+
+// SQLiteAccessLog is an AccessLog in its own SQLite file (WAL,
+// synchronous=FULL: a record is on disk before the read is answered).
+// The SQL is plain enough for a PostgreSQL implementation to follow.
+type SQLiteAccessLog struct {
+	db *sql.DB
+}
+
+var _ AccessLog = (*SQLiteAccessLog)(nil)
+
+const accessLogSchema = `
+CREATE TABLE IF NOT EXISTS access_records (
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	id         TEXT NOT NULL UNIQUE,
+	at         BIGINT NOT NULL,
+	user_id    TEXT NOT NULL,
+	actor_id   TEXT NOT NULL,
+	role       TEXT NOT NULL,
+	method     TEXT NOT NULL,
+	route      TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	purpose    TEXT NOT NULL,
+	clinic_id  TEXT NOT NULL,
+	objects    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_record_clients (
+	seq       BIGINT NOT NULL REFERENCES access_records(seq),
+	client_id TEXT NOT NULL,
+	PRIMARY KEY (client_id, seq)
+);
+`
+
+// OpenSQLiteAccessLog opens (creating if needed) the access log at path.
+func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("access log: open %s: %w", path, err)
+	}
+	// One writer at a time: SQLite serializes writes anyway, and one
+	// connection avoids busy retries under bursts of reads.
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, accessLogSchema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("access log: schema: %w", err)
+	}
+	return &SQLiteAccessLog{db: db}, nil
+}
+
+// Close closes the database.
+func (l *SQLiteAccessLog) Close() error { return l.db.Close() }
+
+// Record implements AccessLog: the record and its clients in one
+// transaction.
+func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) (err error) {
+	if rec.ID == "" || rec.At.IsZero() || rec.ActorID == "" || rec.Route == "" {
+		return errors.New("access log: a record needs an id, a time, an actor and a route")
+	}
+	objects := rec.Objects
+	if objects == nil {
+		objects = map[string]string{}
+	}
+	rawObjects, err := json.Marshal(objects)
+	if err != nil {
+		return fmt.Errorf("access log: objects: %w", err)
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("access log: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
+		request_id, purpose, clinic_id, objects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
+		rec.RequestID, rec.Purpose, rec.ClinicID, string(rawObjects))
+	if err != nil {
+		return fmt.Errorf("access log: insert: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("access log: insert: %w", err)
+	}
+	clients := slices.Clone(rec.ClientIDs)
+	slices.Sort(clients)
+	for _, c := range slices.Compact(clients) {
+		if c == "" {
+			continue
+		}
+		if _, err = tx.ExecContext(ctx, `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`, seq, c); err != nil {
+			return fmt.Errorf("access log: insert client: %w", err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("access log: commit: %w", err)
+	}
+	return nil
+}
+
+// ForClient implements AccessLog.
+func (l *SQLiteAccessLog) ForClient(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error) {
+	if limit < 1 {
+		return nil, errors.New("access log: limit must be positive")
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
+		r.request_id, r.purpose, r.clinic_id, r.objects
+		FROM access_record_clients c JOIN access_records r ON r.seq = c.seq
+		WHERE c.client_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`, clientID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("access log: list: %w", err)
+	}
+	out := []AccessRecord{}
+	for rows.Next() {
+		var (
+			rec     AccessRecord
+			at      int64
+			objects string
+		)
+		if err := rows.Scan(&rec.Seq, &rec.ID, &at, &rec.UserID, &rec.ActorID, &rec.Role, &rec.Method, &rec.Route,
+			&rec.RequestID, &rec.Purpose, &rec.ClinicID, &objects); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("access log: list: %w", err)
+		}
+		rec.At = time.Unix(0, at).UTC()
+		if err := json.Unmarshal([]byte(objects), &rec.Objects); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("access log: record %d: %w", rec.Seq, err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("access log: list: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("access log: list: %w", err)
+	}
+	// The clients of each record, in a second query (a page is small).
+	for i := range out {
+		clients, err := l.clientsOf(ctx, out[i].Seq)
+		if err != nil {
+			return nil, err
+		}
+		out[i].ClientIDs = clients
+	}
+	return out, nil
+}
+
+func (l *SQLiteAccessLog) clientsOf(ctx context.Context, seq int64) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT client_id FROM access_record_clients WHERE seq = ? ORDER BY client_id`, seq)
+	if err != nil {
+		return nil, fmt.Errorf("access log: clients of %d: %w", seq, err)
+	}
+	defer func() { _ = rows.Close() }()
+	out := []string{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("access log: clients of %d: %w", seq, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

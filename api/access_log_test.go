@@ -1,0 +1,200 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/projections"
+	"github.com/careflow/careflow/projections/audit"
+	"github.com/careflow/careflow/projections/views"
+)
+
+func TestPHIReadsAreRecordedAndListedForAuditors(t *testing.T) {
+	w := newCareWorld(t)
+	sched, _ := w.scheduleForK1(1)
+	s1 := sched.Sessions[0].ID
+	a1 := w.assignmentsOf(s1)[0]
+	w.clock.Advance(25 * time.Hour)
+	w.activate(s1)
+	w.ok(http.StatusOK, nil, w.k1, "POST", "/v1/assignments/"+a1+"/responses", map[string]any{"answers": phq9(1, 1)})
+
+	w.ok(http.StatusOK, nil, w.p2, "GET", "/v1/sessions/"+s1, nil, HeaderPurpose, "treatment")
+	w.ok(http.StatusOK, nil, w.k1, "GET", "/v1/assignments/"+a1, nil)
+	w.ok(http.StatusOK, nil, w.p1, "GET", "/v1/providers/"+w.p1.ID+"/inbox", nil)
+	w.ok(http.StatusOK, nil, w.k2, "GET", "/v1/clients/"+w.k2.ID+"/sessions", nil, HeaderPurpose, "my own")
+
+	var page PageResponse[AccessRecord]
+	w.ok(http.StatusOK, &page, w.auditor1, "GET", "/v1/clients/"+w.k1.ID+"/access-log", nil)
+	byRoute := map[string]AccessRecord{}
+	for _, rec := range page.Items {
+		assert.Contains(t, rec.ClientIDs, w.k1.ID)
+		assert.NotEqual(t, w.k2.ID, rec.ActorID, "k2 read only their own records")
+		if _, seen := byRoute[rec.Route]; !seen {
+			byRoute[rec.Route] = rec
+		}
+	}
+	read := byRoute["GET /v1/sessions/{sessionId}"]
+	require.NotEmpty(t, read.ID, "the session read is recorded: %+v", page.Items)
+	var p2Read AccessRecord
+	for _, rec := range page.Items {
+		if rec.ActorID == w.p2.ID {
+			p2Read = rec
+		}
+	}
+	assert.Equal(t, "treatment", p2Read.Purpose)
+	assert.Equal(t, string(domain.RoleProvider), p2Read.Role)
+	assert.Equal(t, "u-"+w.p2.ID, p2Read.UserID)
+	assert.Equal(t, "GET", p2Read.Method)
+	assert.Equal(t, s1, p2Read.Objects["sessionId"])
+	assert.Equal(t, w.clinic1, p2Read.ClinicID)
+	assert.True(t, p2Read.At.Equal(w.clock.Now()))
+	assert.NotEmpty(t, p2Read.RequestID)
+	clientRead := byRoute["GET /v1/assignments/{assignmentId}"]
+	assert.Equal(t, w.k1.ID, clientRead.ActorID)
+	assert.Equal(t, a1, clientRead.Objects["assignmentId"])
+	inboxRead := byRoute["GET /v1/providers/{providerId}/inbox"]
+	assert.Equal(t, w.p1.ID, inboxRead.Objects["providerId"])
+	assert.Contains(t, inboxRead.ClientIDs, w.k1.ID, "the inbox read names the clients it showed")
+
+	// k2's own read is listed under k2 alone; the listing is recorded too,
+	// and the log pages.
+	var only, first, second PageResponse[AccessRecord]
+	w.ok(http.StatusOK, &only, w.admin1, "GET", "/v1/clients/"+w.k2.ID+"/access-log", nil)
+	require.Len(t, only.Items, 1)
+	assert.Equal(t, "my own", only.Items[0].Purpose)
+	assert.Equal(t, []string{w.k2.ID}, only.Items[0].ClientIDs)
+	assert.Empty(t, only.NextCursor)
+	w.ok(http.StatusOK, &first, w.admin1, "GET", "/v1/clients/"+w.k2.ID+"/access-log?limit=1", nil)
+	require.Len(t, first.Items, 1)
+	require.NotEmpty(t, first.NextCursor)
+	w.ok(http.StatusOK, &second, w.admin1, "GET", "/v1/clients/"+w.k2.ID+"/access-log?limit=1&cursor="+first.NextCursor, nil)
+	require.NotEmpty(t, second.Items)
+	assert.Greater(t, second.Items[0].Seq, first.Items[0].Seq)
+	assert.Equal(t, "GET /v1/clients/{clientId}/access-log", second.Items[0].Route, "listing the log is itself recorded")
+
+	// A bad purpose is refused before anything is read.
+	rec := w.do(w.p1, "GET", "/v1/sessions/"+s1, nil, HeaderPurpose, "line\x01break")
+	requireProblem(t, rec, http.StatusBadRequest, SlugInvalidRequest)
+}
+
+func TestReadsWaitForTheCallersOwnWrite(t *testing.T) {
+	w := newCareWorld(t)
+	sched, pos := w.scheduleForK1(3)
+
+	// The position of the write: the client's list includes all three.
+	var list views.ClientSessionList
+	rec := w.ok(http.StatusOK, &list, w.k1, "GET", "/v1/clients/"+w.k1.ID+"/sessions?minPosition="+pos, nil)
+	assert.Equal(t, "true", rec.Header().Get(HeaderFresh))
+	assert.Len(t, list.Upcoming, 3)
+
+	// An assignment given a moment ago is found by id at once: the
+	// assignment index is waited for when it does not know the id.
+	var given CommandResponse
+	w.ok(http.StatusCreated, &given, w.p1, "POST", "/v1/sessions/"+sched.Sessions[2].ID+"/assignments",
+		map[string]any{"bookId": "gad-7"})
+	var view assignmentView
+	w.ok(http.StatusOK, &view, w.p1, "GET", "/v1/assignments/"+given.IDs["assignmentId"], nil)
+	require.NotNil(t, view.Team)
+	assert.Equal(t, sched.Sessions[2].ID, view.SessionID)
+	assert.Equal(t, "gad-7", view.Team.BookID)
+
+	// Session reads wait for the session's last write without being told.
+	rec = w.ok(http.StatusOK, nil, w.p1, "GET", "/v1/sessions/"+sched.Sessions[2].ID, nil)
+	assert.Equal(t, "true", rec.Header().Get(HeaderFresh))
+	assert.Equal(t, ETag(3), rec.Header().Get("ETag"), "scheduled with its PHQ-9, then GAD-7 assigned: version 3")
+
+	// Unknown assignments are not found once the index has caught up.
+	requireProblem(t, w.do(w.p1, "GET", "/v1/assignments/no-such-assignment", nil), http.StatusNotFound, SlugNotFound)
+
+	// A malformed position is refused.
+	requireProblem(t, w.do(w.p1, "GET", "/v1/providers/"+w.p1.ID+"/inbox", nil, HeaderMinPosition, "soon"),
+		http.StatusBadRequest, SlugInvalidRequest)
+}
+
+func TestAReadThatCannotCatchUpSaysSo(t *testing.T) {
+	w := newCareWorld(t, func(c *CareConfig) { c.MaxWait = 50 * time.Millisecond })
+	w.scheduleForK1(1)
+	beyond := strconv.FormatInt(w.head()+1000, 10)
+	var inbox views.ProviderInbox
+	rec := w.ok(http.StatusOK, &inbox, w.p1, "GET", "/v1/providers/"+w.p1.ID+"/inbox", nil, HeaderMinPosition, beyond)
+	assert.Equal(t, "false", rec.Header().Get(HeaderFresh), "answered with what it has, and says so")
+	assert.Equal(t, w.p1.ID, inbox.ProviderID)
+}
+
+func TestCareRoutesWithoutCareServicesAreUnavailable(t *testing.T) {
+	f := newFixture(t)
+	tok := newTestTokens(t, f.clock)
+	rec := f.do("GET", "/v1/sessions/s1", nil, "Authorization", tokenFor(t, tok, domain.RoleProvider, "c1"))
+	p := requireProblem(t, rec, http.StatusServiceUnavailable, SlugUnavailable)
+	assert.Equal(t, "care-not-configured", p.Code)
+	// Still under the policy: no token is 401, not 503.
+	requireProblem(t, f.do("GET", "/v1/sessions/s1", nil), http.StatusUnauthorized, SlugUnauthorized)
+}
+
+func TestCareConfigMustBeWhole(t *testing.T) {
+	log, err := OpenSQLiteAccessLog(context.Background(), filepath.Join(t.TempDir(), "access.db"))
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	err = CareConfig{AccessLog: log}.check()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Care.Commands")
+	assert.Contains(t, err.Error(), "Care.Views")
+	assert.NoError(t, CareConfig{}.check())
+
+	// A views database whose runner lacks a projection the routes read.
+	db, err := projections.OpenDB(context.Background(), filepath.Join(t.TempDir(), "views.db"))
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	require.NoError(t, db.Register(NewAssignmentIndex()))
+	err = CareConfig{Views: db}.check()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no projection "+views.InboxProjection)
+	assert.Contains(t, err.Error(), "no projection "+audit.TrailName)
+	assert.NotContains(t, err.Error(), "no projection "+AssignmentIndexName)
+}
+
+func TestSQLiteAccessLogIsDurableAndAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "access.db")
+	log, err := OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	rec := AccessRecord{ID: "r1", At: at, UserID: "u1", ActorID: "p1", Role: "provider", Method: "GET",
+		Route: "GET /v1/sessions/{sessionId}", ClinicID: "c1", ClientIDs: []string{"k1", "k2", "k1"},
+		Objects: map[string]string{"sessionId": "s1"}}
+	require.NoError(t, log.Record(ctx, rec))
+	require.Error(t, log.Record(ctx, rec), "a record id is written once")
+	require.Error(t, log.Record(ctx, AccessRecord{ID: "r2"}), "a record needs who, when and what")
+	require.NoError(t, log.Close())
+
+	// Reopened: the record is there, under each client once.
+	log, err = OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	for _, client := range []string{"k1", "k2"} {
+		got, err := log.ForClient(ctx, client, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, "r1", got[0].ID)
+		assert.Equal(t, []string{"k1", "k2"}, got[0].ClientIDs)
+		assert.True(t, got[0].At.Equal(at))
+		assert.Equal(t, map[string]string{"sessionId": "s1"}, got[0].Objects)
+	}
+	none, err := log.ForClient(ctx, "k3", 0, 10)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+	var mode string
+	require.NoError(t, log.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, "wal", mode)
+	var sync int
+	require.NoError(t, log.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+	assert.Equal(t, 2, sync, "synchronous=FULL")
+}

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/eventstore"
+)
+
+// Who may read a client's care records, beside the route's roles:
+//   - a client: only their own (anyone else's is not found);
+//   - a provider: clients on whose care team they are now (a provider of
+//     the client's clinic off the team is forbidden "not-on-care-team",
+//     anyone of another clinic gets not found);
+//   - clinic admins, institute admins and auditors: clients of a clinic in
+//     which they hold that role now (else not found).
+//
+// Memberships are read from the organization's streams on every request,
+// so a provider taken off a team loses access at once, whatever their
+// token says.
+
+// sessionHeader is whom a session belongs to, and how far its stream is.
+type sessionHeader struct {
+	ID       string
+	ClinicID string
+	ClientID string
+	// Version and Position of the stream's last event: a read model that
+	// has applied Position shows everything written to the session.
+	Version  int64
+	Position int64
+}
+
+func careSessionNotFound() error { return domain.NotFound("session-not-found", "no such session") }
+
+func careAssignmentNotFound() error {
+	return domain.NotFound("assignment-not-found", "no such assignment")
+}
+
+// session reads whom a session belongs to from its stream: the first
+// event names its clinic and client, which never change.
+func (c *careRoutes) session(ctx context.Context, id string) (sessionHeader, error) {
+	stream := eventstore.NewStreamID(care.StreamType, id)
+	if stream.Validate() != nil {
+		return sessionHeader{}, careSessionNotFound()
+	}
+	recs, err := c.store.ReadStream(ctx, stream, 1)
+	if err != nil {
+		return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	if len(recs) == 0 || recs[0].Type != (care.SessionScheduled{}).EventType() {
+		return sessionHeader{}, careSessionNotFound()
+	}
+	var first struct {
+		ClinicID string `json:"clinicId"`
+		ClientID string `json:"clientId"`
+	}
+	if err := json.Unmarshal(recs[0].Data, &first); err != nil {
+		return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	last := recs[len(recs)-1]
+	return sessionHeader{ID: id, ClinicID: first.ClinicID, ClientID: first.ClientID,
+		Version: last.Version, Position: last.Position}, nil
+}
+
+// mayReadClient checks p may read clientID's records; notFound is what
+// a principal outside the client's clinic hears. It returns the client's
+// clinic.
+func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID string, notFound error) (string, error) {
+	if p.Role == domain.RoleClient {
+		if p.ActorID != clientID {
+			return "", notFound
+		}
+		facts, err := c.cfg.Directory.ClientFacts(ctx, clientID)
+		if err != nil {
+			if domain.KindOf(err) == domain.KindNotFound {
+				return "", notFound
+			}
+			return "", err
+		}
+		return facts.ClinicID, nil
+	}
+	facts, err := c.cfg.Directory.ClientFacts(ctx, clientID)
+	if err != nil {
+		if domain.KindOf(err) == domain.KindNotFound {
+			return "", notFound
+		}
+		return "", err
+	}
+	if p.Role == domain.RoleProvider && facts.OnTeam(p.ActorID) {
+		return facts.ClinicID, nil
+	}
+	roles, err := c.clinicRoles(ctx, facts.ClinicID, p.ActorID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case p.Role == domain.RoleProvider && slices.Contains(roles, domain.RoleProvider):
+		return "", domain.Forbidden("not-on-care-team", "this provider is not on the client's care team")
+	case p.Role != domain.RoleProvider && slices.Contains(roles, p.Role):
+		return facts.ClinicID, nil
+	}
+	return "", notFound
+}
+
+// mayReadClinic checks p holds its role in clinicID now.
+func (c *careRoutes) mayReadClinic(ctx context.Context, p Principal, clinicID string, notFound error) error {
+	if clinicID == "" {
+		return notFound
+	}
+	roles, err := c.clinicRoles(ctx, clinicID, p.ActorID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(roles, p.Role) {
+		return notFound
+	}
+	return nil
+}
+
+// clinicRoles is StaffDirectory.ClinicRoles with an unknown clinic as no
+// roles.
+func (c *careRoutes) clinicRoles(ctx context.Context, clinicID, userID string) ([]domain.Role, error) {
+	roles, err := c.cfg.Directory.ClinicRoles(ctx, clinicID, userID)
+	if err != nil {
+		if domain.KindOf(err) == domain.KindNotFound {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return roles, nil
+}
+
+// readableSession finds a session and checks p may read it.
+func (c *careRoutes) readableSession(r *http.Request, p Principal, id string) (sessionHeader, error) {
+	h, err := c.session(r.Context(), id)
+	if err != nil {
+		return sessionHeader{}, err
+	}
+	if _, err := c.mayReadClient(r.Context(), p, h.ClientID, careSessionNotFound()); err != nil {
+		return sessionHeader{}, err
+	}
+	return h, nil
+}
+
+// assignmentSession resolves an assignment to its session through the
+// assignment index. An id the index does not know is looked up again once
+// the index has caught up with the log (bounded by maxWait), so an
+// assignment created a moment ago is found without the caller passing its
+// position; if the index cannot catch up in time the answer is 503, not a
+// false 404.
+func (c *careRoutes) assignmentSession(r *http.Request, id string) (string, error) {
+	ctx := r.Context()
+	sessionID, found, err := lookupAssignment(ctx, c.cfg.Views, id)
+	if err != nil || found {
+		return sessionID, err
+	}
+	head, err := c.store.HeadPosition(ctx)
+	if err != nil {
+		return "", fmt.Errorf("head position: %w", err)
+	}
+	reached, err := c.cfg.Freshness.WaitFor(ctx, AssignmentIndexName, head, c.maxWait)
+	if err != nil {
+		return "", fmt.Errorf("wait for the assignment index: %w", err)
+	}
+	if !reached {
+		return "", &Error{Status: http.StatusServiceUnavailable, Slug: SlugUnavailable, Code: "index-behind",
+			Detail: "the assignment index is catching up; retry shortly", Header: http.Header{"Retry-After": {"1"}}}
+	}
+	sessionID, found, err = lookupAssignment(ctx, c.cfg.Views, id)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", careAssignmentNotFound()
+	}
+	return sessionID, nil
+}
+
+// readableAssignment finds an assignment's session and checks p may read
+// it; a session p may not see is "assignment not found".
+func (c *careRoutes) readableAssignment(r *http.Request, p Principal, id string) (sessionHeader, error) {
+	sessionID, err := c.assignmentSession(r, id)
+	if err != nil {
+		return sessionHeader{}, err
+	}
+	h, err := c.session(r.Context(), sessionID)
+	if err != nil {
+		if domain.KindOf(err) == domain.KindNotFound {
+			return sessionHeader{}, careAssignmentNotFound()
+		}
+		return sessionHeader{}, err
+	}
+	if _, err := c.mayReadClient(r.Context(), p, h.ClientID, careAssignmentNotFound()); err != nil {
+		return sessionHeader{}, err
+	}
+	return h, nil
+}
+
+// access describes one PHI read for the access log.
+type access struct {
+	clinicID string
+	clients  []string
+	objects  map[string]string
+}
+
+// answer records the read in the access log, then sends body. If the
+// record cannot be made durable, nothing is sent: no record, no PHI.
+func (c *careRoutes) answer(w http.ResponseWriter, r *http.Request, a access, body any) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		WriteError(w, r, Unauthorized("this route needs an access token", ""))
+		return
+	}
+	why, err := readPurpose(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	rec := AccessRecord{
+		ID: c.newID(), At: c.clock().UTC(), UserID: p.UserID, ActorID: p.ActorID, Role: string(p.Role),
+		Method: r.Method, Route: r.Pattern, RequestID: RequestID(r.Context()), Purpose: why,
+		ClinicID: a.clinicID, ClientIDs: a.clients, Objects: a.objects,
+	}
+	if err := c.cfg.AccessLog.Record(r.Context(), rec); err != nil {
+		WriteError(w, r, fmt.Errorf("record access: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/careflow/careflow/commands"
+	"github.com/careflow/careflow/domain/books"
+	"github.com/careflow/careflow/domain/plans"
+	"github.com/careflow/careflow/projections/views"
+)
+
+func TestScheduleFromADesignPlan(t *testing.T) {
+	w := newCareWorld(t)
+	plan, err := w.org.CreateDesignPlan(w.ctx, w.meta(w.p1), commands.CreateDesignPlan{ClinicID: w.clinic1, Title: "Low mood",
+		Weeks: []plans.Week{{Number: 1, Homework: []string{books.PHQ9ID}}, {Number: 2, Homework: []string{books.GAD7ID}}}})
+	require.NoError(t, err)
+	start := w.clock.Now().Add(24 * time.Hour)
+
+	// A plan brings its own titles and homework.
+	rec := w.do(w.p1, "POST", "/v1/sessions", map[string]any{"clientId": w.k1.ID, "designPlanId": plan.Stream.ID,
+		"startsAt": start, "title": "Mine", "bookIds": []string{books.PHQ9ID}})
+	p := requireProblem(t, rec, http.StatusUnprocessableEntity, SlugValidation)
+	fields := []string{}
+	for _, e := range p.Errors {
+		fields = append(fields, e.Field)
+	}
+	assert.ElementsMatch(t, []string{"title", "bookIds"}, fields)
+
+	var out scheduledAnswer
+	w.ok(http.StatusCreated, &out, w.p1, "POST", "/v1/sessions", map[string]any{"clientId": w.k1.ID, "designPlanId": plan.Stream.ID,
+		"startsAt": start, "durationDays": 3}, "Idempotency-Key", "plan-1")
+	require.Len(t, out.Sessions, 2)
+	assert.Equal(t, 3*24*time.Hour, out.Sessions[0].EndsAt.Sub(out.Sessions[0].StartsAt))
+	var second views.SessionDetail
+	w.ok(http.StatusOK, &second, w.p1, "GET", "/v1/sessions/"+out.Sessions[1].ID, nil)
+	assert.Equal(t, "Low mood — week 2", second.Title)
+	require.Len(t, second.Assignments, 1)
+	assert.Equal(t, books.GAD7ID, second.Assignments[0].BookID)
+
+	// A retry with the same key is answered, not repeated.
+	var again scheduledAnswer
+	rec = w.ok(http.StatusOK, &again, w.p1, "POST", "/v1/sessions", map[string]any{"clientId": w.k1.ID, "designPlanId": plan.Stream.ID,
+		"startsAt": start, "durationDays": 3}, "Idempotency-Key", "plan-1")
+	assert.True(t, again.Duplicate)
+	assert.Equal(t, "true", rec.Header().Get(HeaderReplayed))
+	assert.Equal(t, out.Sessions, again.Sessions)
+
+	// A clinic that is not the client's hides the client.
+	rec = w.do(w.p1, "POST", "/v1/sessions", map[string]any{"clientId": w.k1.ID, "clinicId": w.clinic2, "title": "x", "startsAt": start})
+	assert.Equal(t, "client-not-found", requireProblem(t, rec, http.StatusNotFound, SlugNotFound).Code)
+	rec = w.do(w.p1, "POST", "/v1/sessions", map[string]any{"clientId": w.k1.ID, "title": "x", "startsAt": start, "durationDays": -1})
+	requireProblem(t, rec, http.StatusUnprocessableEntity, SlugValidation)
+}
+
+func TestClientsMayNotTimeTravel(t *testing.T) {
+	w := newCareWorld(t)
+	sched, _ := w.scheduleForK1(1)
+	rec := w.do(w.k1, "GET", "/v1/sessions/"+sched.Sessions[0].ID+"?asOf="+w.clock.Now().Format(time.RFC3339), nil)
+	requireProblem(t, rec, http.StatusForbidden, SlugForbidden)
+	rec = w.do(w.p1, "GET", "/v1/sessions/"+sched.Sessions[0].ID+"?asOf=yesterday", nil)
+	requireProblem(t, rec, http.StatusBadRequest, SlugInvalidRequest)
+}
+
+// brokenAccessLog cannot record.
+type brokenAccessLog struct{ AccessLog }
+
+func (brokenAccessLog) Record(context.Context, AccessRecord) error { return errors.New("disk full") }
+
+func TestNoAccessRecordNoPHI(t *testing.T) {
+	w := newCareWorld(t, func(c *CareConfig) { c.AccessLog = brokenAccessLog{c.AccessLog} })
+	sched, _ := w.scheduleForK1(1)
+	rec := w.do(w.p1, "GET", "/v1/sessions/"+sched.Sessions[0].ID, nil)
+	requireProblem(t, rec, http.StatusInternalServerError, SlugInternal)
+	assert.NotContains(t, rec.Body.String(), "Mood check")
+	assert.NotContains(t, rec.Body.String(), "disk full")
+}

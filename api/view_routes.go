@@ -1,0 +1,398 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/projections/audit"
+	"github.com/careflow/careflow/projections/views"
+)
+
+// The read routes answer from the read models. A session-scoped read
+// first reads the session's stream (to authorize it), so it knows the
+// position of the session's last write and waits (bounded) for the read
+// model to reach it: a caller always reads its own writes to a session.
+// Other reads wait for X-Careflow-Min-Position when the caller sends it.
+
+// sessionDetail reads the care team's view of a session at least as
+// fresh as the session's last write and minPos.
+func (c *careRoutes) sessionDetail(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.SessionDetail, error) {
+	if err := c.await(w, r, views.SessionViewProjection, h.Position, minPos); err != nil {
+		return views.SessionDetail{}, err
+	}
+	s, err := views.SessionView(r.Context(), c.cfg.Views, h.ID)
+	if errors.Is(err, views.ErrNotFound) {
+		return views.SessionDetail{}, c.notYetProjected()
+	}
+	return s, err
+}
+
+// clientSession reads the client's view of one of their sessions.
+func (c *careRoutes) clientSession(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.ClientSession, error) {
+	if err := c.await(w, r, views.ClientSessionsProjection, h.Position, minPos); err != nil {
+		return views.ClientSession{}, err
+	}
+	s, err := views.ClientSessionDetail(r.Context(), c.cfg.Views, h.ClientID, h.ID)
+	if errors.Is(err, views.ErrNotFound) {
+		return views.ClientSession{}, c.notYetProjected()
+	}
+	return s, err
+}
+
+// notYetProjected: the session is in the store but not yet in the read
+// model (which could not catch up within maxWait).
+func (c *careRoutes) notYetProjected() error {
+	return &Error{Status: http.StatusServiceUnavailable, Slug: SlugUnavailable, Code: "view-behind",
+		Detail: "the read model is catching up; retry shortly", Header: http.Header{"Retry-After": {"1"}}}
+}
+
+// readParams are what every read route parses before reading.
+func readParams(r *http.Request) (Principal, int64, error) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		return Principal{}, 0, Unauthorized("this route needs an access token", "")
+	}
+	if _, err := readPurpose(r); err != nil {
+		return Principal{}, 0, err
+	}
+	minPos, err := readMinPosition(r)
+	return p, minPos, err
+}
+
+func sessionAccess(h sessionHeader, extra ...string) access {
+	objects := map[string]string{"sessionId": h.ID}
+	for i := 0; i+1 < len(extra); i += 2 {
+		objects[extra[i]] = extra[i+1]
+	}
+	return access{clinicID: h.ClinicID, clients: []string{h.ClientID}, objects: objects}
+}
+
+// getSession answers the session as its reader may see it: the client's
+// view for the client, the full view for the care team, clinic admins and
+// auditors. With ?asOf= it answers the state rebuilt from the event store
+// as of that instant (not for clients: it counts discussion and notes).
+func (c *careRoutes) getSession(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	asOf, err := parseInstant(r, "asOf")
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	h, err := c.readableSession(r, p, r.PathValue("sessionId"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if !asOf.IsZero() {
+		if p.Role == domain.RoleClient {
+			WriteError(w, r, domain.Forbidden("forbidden", "a client may not read past states of a session"))
+			return
+		}
+		snap, err := c.cfg.TimeTravel.Session(r.Context(), h.ID, asOf)
+		if errors.Is(err, audit.ErrNotFound) {
+			err = careSessionNotFound()
+		}
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		c.answer(w, r, sessionAccess(h, "asOf", asOf.UTC().Format(time.RFC3339Nano)), snap)
+		return
+	}
+	if p.Role == domain.RoleClient {
+		s, err := c.clientSession(w, r, h, minPos)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		sessionETag(w, h)
+		c.answer(w, r, sessionAccess(h), s)
+		return
+	}
+	s, err := c.sessionDetail(w, r, h, minPos)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	sessionETag(w, h)
+	c.answer(w, r, sessionAccess(h), s)
+}
+
+// sessionETag tags a session read that shows the session's last write
+// with its stream version, for If-Match on the next command.
+func sessionETag(w http.ResponseWriter, h sessionHeader) {
+	if w.Header().Get(HeaderFresh) == "true" {
+		w.Header().Set("ETag", ETag(h.Version))
+	}
+}
+
+// listMessages: the session's messages, for its client and care team.
+func (c *careRoutes) listMessages(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	h, err := c.readableSession(r, p, r.PathValue("sessionId"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var posts []views.Post
+	if p.Role == domain.RoleClient {
+		s, err := c.clientSession(w, r, h, minPos)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		posts = s.Messages
+	} else {
+		s, err := c.sessionDetail(w, r, h, minPos)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		posts = s.Messages
+	}
+	c.answer(w, r, sessionAccess(h), PageResponse[views.Post]{Items: emptyIfNil(posts)})
+}
+
+// listTeamPosts answers the discussion or the notes: the care team's
+// alone (the route admits providers only, and the provider must be on the
+// client's team).
+func (c *careRoutes) listTeamPosts(w http.ResponseWriter, r *http.Request, pick func(views.SessionDetail) []views.Post) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	h, err := c.readableSession(r, p, r.PathValue("sessionId"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s, err := c.sessionDetail(w, r, h, minPos)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, sessionAccess(h), PageResponse[views.Post]{Items: emptyIfNil(pick(s))})
+}
+
+func (c *careRoutes) listDiscussion(w http.ResponseWriter, r *http.Request) {
+	c.listTeamPosts(w, r, func(s views.SessionDetail) []views.Post { return s.Discussion })
+}
+
+func (c *careRoutes) listNotes(w http.ResponseWriter, r *http.Request) {
+	c.listTeamPosts(w, r, func(s views.SessionDetail) []views.Post { return s.Notes })
+}
+
+// assignmentView is an assignment as its reader may see it, with its
+// feedback threads.
+type assignmentView struct {
+	SessionID string `json:"sessionId"`
+	// Exactly one of these is set: the client's view or the team's.
+	Client *views.ClientAssignment  `json:"client,omitempty"`
+	Team   *views.SessionAssignment `json:"team,omitempty"`
+}
+
+func (v assignmentView) feedback() []views.FeedbackThread {
+	if v.Client != nil {
+		return v.Client.Feedback
+	}
+	return v.Team.Feedback
+}
+
+// readAssignment reads an assignment p may see.
+func (c *careRoutes) readAssignment(w http.ResponseWriter, r *http.Request, p Principal, minPos int64) (sessionHeader, assignmentView, error) {
+	id := r.PathValue("assignmentId")
+	h, err := c.readableAssignment(r, p, id)
+	if err != nil {
+		return sessionHeader{}, assignmentView{}, err
+	}
+	out := assignmentView{SessionID: h.ID}
+	if p.Role == domain.RoleClient {
+		s, err := c.clientSession(w, r, h, minPos)
+		if err != nil {
+			return sessionHeader{}, assignmentView{}, err
+		}
+		for i := range s.Assignments {
+			if s.Assignments[i].ID == id {
+				out.Client = &s.Assignments[i]
+				return h, out, nil
+			}
+		}
+		return sessionHeader{}, assignmentView{}, c.notYetProjected()
+	}
+	s, err := c.sessionDetail(w, r, h, minPos)
+	if err != nil {
+		return sessionHeader{}, assignmentView{}, err
+	}
+	for i := range s.Assignments {
+		if s.Assignments[i].ID == id {
+			out.Team = &s.Assignments[i]
+			return h, out, nil
+		}
+	}
+	return sessionHeader{}, assignmentView{}, c.notYetProjected()
+}
+
+func (c *careRoutes) getAssignment(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	h, v, err := c.readAssignment(w, r, p, minPos)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), v)
+}
+
+// listComments answers the assignment's feedback threads with their
+// comments.
+func (c *careRoutes) listComments(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	h, v, err := c.readAssignment(w, r, p, minPos)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")),
+		PageResponse[views.FeedbackThread]{Items: emptyIfNil(v.feedback())})
+}
+
+func careClientNotFound() error { return domain.NotFound("client-not-found", "no such client") }
+
+// clientSessions lists a client's sessions (as the client sees them).
+func (c *careRoutes) clientSessions(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	clientID := r.PathValue("clientId")
+	clinicID, err := c.mayReadClient(r.Context(), p, clientID, careClientNotFound())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := c.await(w, r, views.ClientSessionsProjection, minPos); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	list, err := views.ClientSessions(r.Context(), c.cfg.Views, clientID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}}, list)
+}
+
+// clientScores answers a client's scores on one book (?bookId=).
+func (c *careRoutes) clientScores(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	bookID := r.URL.Query().Get("bookId")
+	if bookID == "" {
+		WriteError(w, r, badRequest(SlugInvalidRequest, "bookId is required",
+			FieldError{Field: "bookId", Message: "name the book whose scores to list", Slug: "required"}))
+		return
+	}
+	clientID := r.PathValue("clientId")
+	clinicID, err := c.mayReadClient(r.Context(), p, clientID, careClientNotFound())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := c.await(w, r, views.ScoreHistoryProjection, minPos); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	series, err := views.ScoreHistory(r.Context(), c.cfg.Views, clientID, bookID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, access{clinicID: clinicID, clients: []string{clientID},
+		objects: map[string]string{"clientId": clientID, "bookId": bookID}}, series)
+}
+
+// providerInbox answers a provider's own inbox; anyone else's is not
+// found.
+func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	providerID := r.PathValue("providerId")
+	if p.Role != domain.RoleProvider || p.ActorID != providerID {
+		WriteError(w, r, domain.NotFound("provider-not-found", "no such provider"))
+		return
+	}
+	if err := c.await(w, r, views.InboxProjection, minPos); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	inbox, err := views.Inbox(r.Context(), c.cfg.Views, providerID, c.clock())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	clients := make([]string, 0, len(inbox.Items))
+	for _, it := range inbox.Items {
+		clients = append(clients, it.ClientID)
+	}
+	c.answer(w, r, access{clients: clients, objects: map[string]string{"providerId": providerID}}, inbox)
+}
+
+// clinicOverview answers a clinic's overview to its admins and auditors.
+func (c *careRoutes) clinicOverview(w http.ResponseWriter, r *http.Request) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	clinicID := r.PathValue("clinicId")
+	notFound := domain.NotFound("clinic-not-found", "no such clinic")
+	if err := c.mayReadClinic(r.Context(), p, clinicID, notFound); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := c.await(w, r, views.ClinicOverviewProjection, minPos); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	report, err := views.ClinicOverview(r.Context(), c.cfg.Views, clinicID, c.clock())
+	if errors.Is(err, views.ErrNotFound) {
+		err = c.notYetProjected()
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c.answer(w, r, access{clinicID: clinicID, objects: map[string]string{"clinicId": clinicID}}, report)
+}
+
+func emptyIfNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

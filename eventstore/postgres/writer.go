@@ -1,0 +1,477 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/careflow/careflow/eventstore"
+)
+
+// appendRequest is one Append waiting for an append worker.
+type appendRequest struct {
+	ctx       context.Context
+	stream    eventstore.StreamID
+	expected  eventstore.ExpectedVersion
+	commandID string
+	events    []eventstore.NewEvent
+	// Encoded by the caller's goroutine so the worker does less.
+	ids        []pgtype.UUID
+	data       []string
+	occurredAt []pgtype.Timestamptz
+	done       chan appendOutcome // buffered: a worker never blocks on it
+}
+
+type appendOutcome struct {
+	result eventstore.AppendResult
+	err    error
+}
+
+func newAppendRequest(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
+	commandID string, events []eventstore.NewEvent) (*appendRequest, error) {
+	r := &appendRequest{
+		ctx: ctx, stream: stream, expected: expected, commandID: commandID, events: events,
+		ids:        make([]pgtype.UUID, len(events)),
+		data:       make([]string, len(events)),
+		occurredAt: make([]pgtype.Timestamptz, len(events)),
+		done:       make(chan appendOutcome, 1),
+	}
+	for i, e := range events {
+		at, err := encodeTime(e.Metadata.OccurredAt)
+		if err != nil {
+			return nil, fmt.Errorf("event %d (%s): %w", i, e.Type, err)
+		}
+		r.ids[i] = pgtype.UUID{Bytes: e.ID, Valid: true}
+		r.data[i] = string(e.Data)
+		r.occurredAt[i] = at
+	}
+	return r, nil
+}
+
+func (r *appendRequest) answer(result eventstore.AppendResult, err error) {
+	r.done <- appendOutcome{result: result, err: err}
+}
+
+// appendSQL writes a group of appends in one statement, so in one
+// transaction with one round trip and one NOTIFY. Each append (a "req")
+// gets its stream's current version and whether its command is already
+// stored; those that match their expected version and are not duplicates
+// are inserted, the others are answered from what the statement returns.
+//
+// All reads share the statement's snapshot, taken before the transaction id
+// is assigned by pg_current_xact_id(): every transaction whose events this
+// statement saw therefore has a smaller id, so smaller positions, and a
+// stream's versions appear in the global order in version order.
+const appendSQL = `
+WITH req AS MATERIALIZED (
+	SELECT r.idx, r.stream_type, r.stream_id, r.command_id, r.expected,
+		COALESCE((SELECT MAX(version) FROM events e
+			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id), 0) AS v,
+		r.command_id <> '' AND EXISTS (SELECT 1 FROM events e
+			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id
+				AND e.command_id = r.command_id AND e.command_id <> '') AS dup
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(stream_type, stream_id, command_id, expected, idx)
+), ins AS (
+	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
+		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+	SELECT (pg_current_xact_id()::text::bigint << 16) + e.ord - 1, e.id, req.stream_type, req.stream_id,
+		req.v + e.n, e.type, e.sv, e.data::jsonb, e.actor_id, e.actor_role, req.command_id, e.correlation_id,
+		e.causation_id, e.clinic_id, e.occurred_at, $5
+	FROM unnest($6::bigint[], $7::bigint[], $8::uuid[], $9::text[], $10::int[], $11::text[], $12::text[],
+			$13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[])
+		WITH ORDINALITY AS e(req, n, id, type, sv, data, actor_id, actor_role, correlation_id, causation_id,
+			clinic_id, occurred_at, ord)
+		JOIN req ON req.idx = e.req
+	WHERE NOT req.dup AND (req.expected < 0 OR req.v = req.expected)
+	RETURNING position
+), notified AS (
+	SELECT pg_notify('` + notifyChannel + `', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one
+)
+SELECT req.v, req.dup, COALESCE((SELECT MIN(position) >> 16 FROM ins), 0), (SELECT COUNT(*) FROM notified)
+FROM req ORDER BY req.idx`
+
+// appendQuietSQL is appendSQL without the NOTIFY, for
+// Config.NotifyAfterCommit.
+var appendQuietSQL = strings.Replace(appendSQL,
+	`SELECT pg_notify('`+notifyChannel+`', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one`,
+	`SELECT 1 FROM ins LIMIT 1`, 1)
+
+// notifyAfterCommitSQL announces commits from its own transaction. It
+// commits asynchronously: it holds NOTIFY's commit lock only for as long as
+// writing its commit record takes, and losing it in a crash loses a wake-up,
+// never an event.
+const notifyAfterCommitSQL = `BEGIN; SET LOCAL synchronous_commit TO off; ` +
+	`SELECT pg_notify('` + notifyChannel + `', ''); COMMIT`
+
+// group is the arguments of one appendSQL.
+type group struct {
+	reqs []*appendRequest
+	// per append
+	streamTypes, streamIDs, commandIDs []string
+	expected                           []int64
+	// per event
+	reqIdx, n                                                     []int64
+	ids                                                           []pgtype.UUID
+	types, data, actors, roles, correlations, causations, clinics []string
+	schemaVersions                                                []int32
+	occurredAt                                                    []pgtype.Timestamptz
+	// first[i] is the 0-based ordinal of reqs[i]'s first event.
+	first []int
+}
+
+func newGroup(reqs []*appendRequest) *group {
+	g := &group{reqs: reqs, first: make([]int, len(reqs))}
+	events := 0
+	for i, r := range reqs {
+		g.first[i] = events
+		events += len(r.events)
+	}
+	for i, r := range reqs {
+		g.streamTypes = append(g.streamTypes, r.stream.Type)
+		g.streamIDs = append(g.streamIDs, r.stream.ID)
+		g.commandIDs = append(g.commandIDs, r.commandID)
+		g.expected = append(g.expected, int64(r.expected))
+		for j, e := range r.events {
+			md := e.Metadata
+			g.reqIdx = append(g.reqIdx, int64(i+1))
+			g.n = append(g.n, int64(j+1))
+			g.ids = append(g.ids, r.ids[j])
+			g.types = append(g.types, e.Type)
+			g.schemaVersions = append(g.schemaVersions, int32(e.SchemaVersion))
+			g.data = append(g.data, r.data[j])
+			g.actors = append(g.actors, md.ActorID)
+			g.roles = append(g.roles, md.ActorRole)
+			g.correlations = append(g.correlations, md.CorrelationID)
+			g.causations = append(g.causations, md.CausationID)
+			g.clinics = append(g.clinics, md.ClinicID)
+			g.occurredAt = append(g.occurredAt, r.occurredAt[j])
+		}
+	}
+	return g
+}
+
+func (g *group) args(recordedAt time.Time) []any {
+	return []any{g.streamTypes, g.streamIDs, g.commandIDs, g.expected, recordedAt,
+		g.reqIdx, g.n, g.ids, g.types, g.schemaVersions, g.data, g.actors, g.roles,
+		g.correlations, g.causations, g.clinics, g.occurredAt}
+}
+
+// groupRow is what appendSQL says about one append of the group.
+type groupRow struct {
+	current   int64
+	duplicate bool
+}
+
+// runWorker is one append worker: it takes a waiting append, adds every
+// other append waiting (up to MaxGroup, one per stream: two appends to one
+// stream in one statement would both claim the same next version) and
+// writes them together. An append to a stream already in the group waits
+// for the worker's next group. The worker ends when Close has closed the
+// queue and the queue is drained.
+func (s *Store) runWorker() {
+	defer s.workers.Done()
+	var carry []*appendRequest
+	lastSize := 0
+	for {
+		var batch []*appendRequest
+		if len(carry) > 0 {
+			batch, carry = []*appendRequest{carry[0]}, carry[1:]
+		} else {
+			first, ok := <-s.requests
+			if !ok {
+				return
+			}
+			batch = []*appendRequest{first}
+		}
+		streams := map[eventstore.StreamID]bool{batch[0].stream: true}
+		events := len(batch[0].events)
+		var rest []*appendRequest
+		take := func(r *appendRequest) bool {
+			if len(batch) >= s.cfg.MaxGroup || events+len(r.events) > maxGroupEvents {
+				return false
+			}
+			if streams[r.stream] {
+				rest = append(rest, r)
+				return true
+			}
+			streams[r.stream] = true
+			events += len(r.events)
+			batch = append(batch, r)
+			return true
+		}
+		for len(carry) > 0 && take(carry[0]) {
+			carry = carry[1:]
+		}
+		// After a shared group, the appenders it answered are likely on
+		// their way back with their next append: wait GroupWait for them, so
+		// they share this commit instead of waiting out the next one. A lone
+		// appender never waits.
+		var (
+			gather <-chan time.Time
+			timer  *time.Timer
+		)
+		if lastSize > 1 && s.cfg.GroupWait > 0 {
+			timer = time.NewTimer(s.cfg.GroupWait)
+			gather = timer.C
+		}
+	fill:
+		for len(batch) < s.cfg.MaxGroup {
+			var r *appendRequest
+			var ok bool
+			if gather == nil {
+				select {
+				case r, ok = <-s.requests:
+				default:
+					break fill
+				}
+			} else {
+				select {
+				case r, ok = <-s.requests:
+				case <-gather:
+					break fill
+				}
+			}
+			if !ok {
+				break fill
+			}
+			if !take(r) {
+				carry = append(carry, r)
+				break fill
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		carry = append(rest, carry...)
+		lastSize = len(batch)
+		s.writeGroup(batch)
+	}
+}
+
+// maxGroupEvents keeps a group's events within the 16 bits a position
+// gives the index of an event in its transaction.
+const maxGroupEvents = 1 << positionShift
+
+// writeGroup writes the group and answers its appends. Nobody is told
+// "success" before the statement's commit returned. If the statement fails
+// as a whole (a concurrent writer in another process took a version, a
+// reused event id, a value PostgreSQL refuses), each append is written on
+// its own so the failure is reported to the append that caused it.
+func (s *Store) writeGroup(batch []*appendRequest) {
+	// A request whose caller gave up before a worker took it is dropped.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.answer(eventstore.AppendResult{}, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	switch {
+	case len(live) == 0:
+		return
+	case len(live) == 1:
+		r := live[0]
+		r.answer(s.appendAlone(r))
+		return
+	}
+	outcomes, err := s.execGroup(context.Background(), newGroup(live))
+	if err != nil {
+		for _, r := range live {
+			r.answer(s.appendAlone(r))
+		}
+		return
+	}
+	for i, r := range live {
+		r.answer(outcomes[i].result, outcomes[i].err)
+	}
+}
+
+// appendAlone writes one append in its own statement, with its caller's
+// context. When it loses a race for the stream's next version it runs
+// again: the next run sees the winner and answers with a conflict, a
+// duplicate, or (for AnyVersion) success.
+func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
+	g := newGroup([]*appendRequest{r})
+	for attempt := 1; ; attempt++ {
+		outcomes, err := s.execGroup(r.ctx, g)
+		if err == nil {
+			return outcomes[0].result, outcomes[0].err
+		}
+		err = appendError(r, err)
+		if !errors.Is(err, errLostVersionRace) || attempt == maxAppendAttempts {
+			return eventstore.AppendResult{}, err
+		}
+	}
+}
+
+// maxAppendAttempts bounds how often one append re-runs after losing a race
+// on its stream's next version (each lost race means another writer made
+// progress).
+const maxAppendAttempts = 100
+
+// errLostVersionRace: a concurrent append committed the version this one
+// wanted after this one's snapshot was taken.
+var errLostVersionRace = errors.New("postgres: lost the race for the stream's next version")
+
+// execGroup runs appendSQL for g and works out each append's outcome.
+func (s *Store) execGroup(ctx context.Context, g *group) ([]appendOutcome, error) {
+	recordedAt := storableTime(s.opts.Clock())
+	rows, xid, err := s.queryGroup(ctx, g, recordedAt)
+	if err != nil {
+		return nil, err
+	}
+	outcomes := make([]appendOutcome, len(g.reqs))
+	wrote := false
+	for i, r := range g.reqs {
+		row := rows[i]
+		switch {
+		case row.duplicate:
+			outcomes[i].result, outcomes[i].err = s.priorAppend(ctx, r.stream, r.commandID)
+		case r.expected != eventstore.AnyVersion && int64(r.expected) != row.current:
+			outcomes[i].err = eventstore.CheckExpected(r.stream, r.expected, row.current)
+		default:
+			outcomes[i].result = recorded(r, row.current, xid<<positionShift+int64(g.first[i]), recordedAt)
+			wrote = true
+		}
+	}
+	if wrote {
+		s.signal.Broadcast()
+		if s.cfg.NotifyAfterCommit {
+			select {
+			case s.notifyNeeded <- struct{}{}:
+			default: // a notification is already due; it covers this commit
+			}
+		}
+	}
+	return outcomes, nil
+}
+
+func (s *Store) queryGroup(ctx context.Context, g *group, recordedAt time.Time) ([]groupRow, int64, error) {
+	if s.afterInsert != nil {
+		return s.queryGroupInTx(ctx, g, recordedAt)
+	}
+	return scanGroup(s.pool.Query(ctx, s.appendSQL(), g.args(recordedAt)...))
+}
+
+// queryGroupInTx is queryGroup in an explicit transaction, with the
+// afterInsert seam between the insert and the commit.
+func (s *Store) queryGroupInTx(ctx context.Context, g *group, recordedAt time.Time) ([]groupRow, int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	rows, xid, err := scanGroup(tx.Query(ctx, s.appendSQL(), g.args(recordedAt)...))
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range g.reqs {
+		s.afterInsert(ctx, r.stream)
+	}
+	return rows, xid, tx.Commit(ctx)
+}
+
+func (s *Store) appendSQL() string {
+	if s.cfg.NotifyAfterCommit {
+		return appendQuietSQL
+	}
+	return appendSQL
+}
+
+// runNotifier sends one notification per wake-up request, so commits that
+// happen while one is being sent share the next. It ends when Close has
+// closed notifyNeeded, after a last notification if one was due.
+func (s *Store) runNotifier() {
+	defer close(s.notifierDone)
+	for range s.notifyNeeded {
+		// A failed notification is not retried: subscribers elsewhere catch
+		// up at the next one, or at their lost-notification re-check.
+		_, _ = s.pool.Exec(context.Background(), notifyAfterCommitSQL)
+	}
+}
+
+func scanGroup(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close()
+}, err error) ([]groupRow, int64, error) {
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var (
+		out           []groupRow
+		xid, notified int64
+	)
+	for rows.Next() {
+		var r groupRow
+		if err := rows.Scan(&r.current, &r.duplicate, &xid, &notified); err != nil {
+			return nil, 0, err
+		}
+		out = append(out, r)
+	}
+	return out, xid, rows.Err()
+}
+
+// recorded is the result of a successful append whose first event got
+// position first.
+func recorded(r *appendRequest, current, first int64, recordedAt time.Time) eventstore.AppendResult {
+	result := eventstore.AppendResult{
+		Stream:  r.stream,
+		Version: current + int64(len(r.events)),
+		Events:  make([]eventstore.RecordedEvent, len(r.events)),
+	}
+	for i, e := range r.events {
+		md := e.Metadata
+		if r.occurredAt[i].Valid {
+			md.OccurredAt = r.occurredAt[i].Time
+		}
+		result.Events[i] = eventstore.RecordedEvent{
+			ID:            e.ID,
+			Stream:        r.stream,
+			Version:       current + int64(i) + 1,
+			Position:      first + int64(i),
+			Type:          e.Type,
+			SchemaVersion: e.SchemaVersion,
+			Data:          slices.Clone(e.Data),
+			Metadata:      md,
+			RecordedAt:    recordedAt,
+		}
+	}
+	return result
+}
+
+// appendError turns a failed append statement into the error Append
+// returns.
+func appendError(r *appendRequest, err error) error {
+	if ctxErr := r.ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version":
+			return errLostVersionRace
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
+			for i, e := range r.events {
+				if strings.Contains(pgErr.Detail, e.ID.String()) {
+					return fmt.Errorf("%w: event %d (%s): event id %s is already stored", eventstore.ErrInvalidEvent, i, e.Type, e.ID)
+				}
+			}
+			return fmt.Errorf("%w: an event id is already stored: %s", eventstore.ErrInvalidEvent, pgErr.Detail)
+		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "22":
+			// Data exceptions: a NUL character in a text, a \u0000 escape in
+			// the JSON body (jsonb cannot hold it), a value out of range.
+			return fmt.Errorf("%w: %s", eventstore.ErrInvalidEvent, pgErr.Message)
+		}
+	}
+	return fmt.Errorf("postgres: append to %s: %w", r.stream, err)
+}
