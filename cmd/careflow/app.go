@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/chain"
 	"github.com/careflow/careflow/eventstore/codec"
+	"github.com/careflow/careflow/eventstore/postgres"
 	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
@@ -80,7 +82,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	metrics.watchBacklog(a.runner)
 	loc, _ := parseStoreURL(cfg.StoreURL) // validated with the config
-	if a.chain, err = chain.Open(ctx, loc.Kind, loc.Path); err != nil {
+	if a.chain, err = chain.Open(ctx, loc.Kind, cmp.Or(loc.Path, loc.URL)); err != nil {
 		_ = a.Close()
 		return nil, fmt.Errorf("open the event chain: %w", err)
 	}
@@ -207,6 +209,9 @@ func openStore(ctx context.Context, cfg Config, types eventstore.TypeCatalog) (e
 	switch loc.Kind {
 	case "sqlite":
 		return sqlite.Open(ctx, sqlite.Config{Path: loc.Path}, eventstore.Options{Types: types})
+	case "postgres":
+		return postgres.Open(ctx, postgres.Config{URL: loc.URL, Migrate: cfg.StoreMigrate,
+			AllowAsyncCommit: cfg.StoreAllowAsyncCommit}, eventstore.Options{Types: types})
 	}
 	return nil, fmt.Errorf("store %q is not supported", cfg.StoreURL)
 }

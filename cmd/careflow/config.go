@@ -50,6 +50,27 @@ type Config struct {
 	BusTransport   string `mapstructure:"bus_transport"`
 	BusNATSURL     string `mapstructure:"bus_nats_url"`
 	BusPostgresURL string `mapstructure:"bus_postgres_url"`
+	// SMTP delivers notifications by mail when SMTPHost is set (otherwise
+	// they are logged). Mail holds no PHI: the kind, urgency and id only.
+	SMTPHost     string `mapstructure:"smtp_host"`
+	SMTPPort     int    `mapstructure:"smtp_port"`
+	SMTPFrom     string `mapstructure:"smtp_from"`
+	SMTPUsername string `mapstructure:"smtp_username"`
+	SMTPPassword string `mapstructure:"smtp_password"`
+	SMTPLinkBase string `mapstructure:"smtp_link_base"`
+	// SMTPAddresses maps user ids to mail addresses (careflow.yaml only):
+	// careflow keeps no contact details in its event log.
+	SMTPAddresses map[string]string `mapstructure:"smtp_addresses"`
+	// DataDir holds the local files (read models, access log, refresh
+	// tokens, reactions) when the event store is not a SQLite file, which
+	// otherwise has them beside it.
+	DataDir string `mapstructure:"data_dir"`
+	// StoreMigrate creates or upgrades a PostgreSQL store's schema at start
+	// (`careflow migrate` does it on its own).
+	StoreMigrate bool `mapstructure:"store_migrate"`
+	// StoreAllowAsyncCommit runs on a PostgreSQL server with
+	// synchronous_commit=off, which acknowledges commits it can lose.
+	StoreAllowAsyncCommit bool `mapstructure:"store_allow_async_commit"`
 	// Demo seeds the demo clinic at start (serve --demo only; not a setting).
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
@@ -68,6 +89,9 @@ func DefaultConfig() Config {
 		AuthAudience:    "careflow",
 		BusTransport:    "gochannel",
 		BusNATSURL:      "nats://127.0.0.1:4222",
+		SMTPPort:        25,
+		DataDir:         "./data",
+		StoreMigrate:    true,
 	}
 }
 
@@ -92,6 +116,15 @@ var settings = []struct{ key, flag, help string }{
 	{"bus_transport", "bus-transport", "event bus transport: gochannel (in-process), nats or postgres"},
 	{"bus_nats_url", "bus-nats-url", "NATS server for the nats transport"},
 	{"bus_postgres_url", "bus-postgres-url", "PostgreSQL database for the postgres transport"},
+	{"smtp_host", "smtp-host", "mail server for notifications (empty: notifications are logged)"},
+	{"smtp_port", "smtp-port", "mail server port"},
+	{"smtp_from", "smtp-from", "sender address of notification mail"},
+	{"smtp_username", "smtp-username", "mail server user (PLAIN auth)"},
+	{"smtp_password", "smtp-password", "mail server password"},
+	{"smtp_link_base", "smtp-link-base", "base URL put before /notifications/<id> in mail"},
+	{"data_dir", "data-dir", "directory for local files when the event store is PostgreSQL"},
+	{"store_migrate", "store-migrate", "create or upgrade a PostgreSQL store's schema at start"},
+	{"store_allow_async_commit", "store-allow-async-commit", "run on a PostgreSQL server with synchronous_commit=off (acknowledged events can be lost)"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -113,6 +146,15 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("bus-transport", d.BusTransport, settings[12].help)
 	fs.String("bus-nats-url", d.BusNATSURL, settings[13].help)
 	fs.String("bus-postgres-url", d.BusPostgresURL, settings[14].help)
+	fs.String("smtp-host", d.SMTPHost, settings[15].help)
+	fs.Int("smtp-port", d.SMTPPort, settings[16].help)
+	fs.String("smtp-from", d.SMTPFrom, settings[17].help)
+	fs.String("smtp-username", d.SMTPUsername, settings[18].help)
+	fs.String("smtp-password", d.SMTPPassword, settings[19].help)
+	fs.String("smtp-link-base", d.SMTPLinkBase, settings[20].help)
+	fs.String("data-dir", d.DataDir, settings[21].help)
+	fs.Bool("store-migrate", d.StoreMigrate, settings[22].help)
+	fs.Bool("store-allow-async-commit", d.StoreAllowAsyncCommit, settings[23].help)
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -135,6 +177,15 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("bus_transport", d.BusTransport)
 	v.SetDefault("bus_nats_url", d.BusNATSURL)
 	v.SetDefault("bus_postgres_url", d.BusPostgresURL)
+	v.SetDefault("smtp_host", d.SMTPHost)
+	v.SetDefault("smtp_port", d.SMTPPort)
+	v.SetDefault("smtp_from", d.SMTPFrom)
+	v.SetDefault("smtp_username", d.SMTPUsername)
+	v.SetDefault("smtp_password", d.SMTPPassword)
+	v.SetDefault("smtp_link_base", d.SMTPLinkBase)
+	v.SetDefault("data_dir", d.DataDir)
+	v.SetDefault("store_migrate", d.StoreMigrate)
+	v.SetDefault("store_allow_async_commit", d.StoreAllowAsyncCommit)
 
 	file, _ := fs.GetString("config")
 	if file == "" {
@@ -212,6 +263,17 @@ func (c Config) Validate() error {
 	default:
 		bad("bus_transport", "%q is not gochannel, nats or postgres", c.BusTransport)
 	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.SMTPHost != "" {
+		if c.SMTPPort < 1 || c.SMTPPort > 65535 {
+			bad("smtp_port", "%d is not a port", c.SMTPPort)
+		}
+		if c.SMTPFrom == "" {
+			bad("smtp_from", "mail needs a sender address")
+		}
+	}
 	if (c.AdminUsername == "") != (c.AdminPassword == "") {
 		bad("admin_username", "admin_username and admin_password go together")
 	}
@@ -229,14 +291,18 @@ func flagOf(key string) string {
 
 // storeLocation is a parsed store URL.
 type storeLocation struct {
-	Kind string // "sqlite"
+	Kind string // "sqlite" or "postgres"
 	Path string // file path for sqlite
+	URL  string // connection URL for postgres
 }
+
+// redactURL hides a password in a URL that goes into a message.
+func redactURL(u *url.URL) string { return u.Redacted() }
 
 func parseStoreURL(raw string) (storeLocation, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return storeLocation{}, fmt.Errorf("%q is not a URL", raw)
+		return storeLocation{}, errors.New("the store URL does not parse as a URL")
 	}
 	switch u.Scheme {
 	case "sqlite":
@@ -253,11 +319,14 @@ func parseStoreURL(raw string) (storeLocation, error) {
 		}
 		return storeLocation{Kind: "sqlite", Path: path}, nil
 	case "postgres", "postgresql":
-		return storeLocation{}, fmt.Errorf("%q: the PostgreSQL store is not available in this build yet; use sqlite://PATH", raw)
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return storeLocation{}, fmt.Errorf("%s names no server (postgres://USER@HOST:PORT/DB)", redactURL(u))
+		}
+		return storeLocation{Kind: "postgres", URL: raw}, nil
 	case "":
-		return storeLocation{}, fmt.Errorf("%q has no scheme; use sqlite://PATH", raw)
+		return storeLocation{}, fmt.Errorf("%q has no scheme; use sqlite://PATH or postgres://USER@HOST/DB", raw)
 	default:
-		return storeLocation{}, fmt.Errorf("%q: unknown store scheme %q; use sqlite://PATH", raw, u.Scheme)
+		return storeLocation{}, fmt.Errorf("%s: unknown store scheme %q; use sqlite://PATH or postgres://USER@HOST/DB", redactURL(u), u.Scheme)
 	}
 }
 
@@ -270,6 +339,9 @@ func (c Config) besideStore(suffix string) (string, error) {
 	loc, err := parseStoreURL(c.StoreURL)
 	if err != nil {
 		return "", err
+	}
+	if loc.Kind != "sqlite" {
+		return filepath.Join(c.DataDir, "careflow"+suffix), nil
 	}
 	return strings.TrimSuffix(loc.Path, filepath.Ext(loc.Path)) + suffix, nil
 }

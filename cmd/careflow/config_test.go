@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/careflow/careflow/projections/notify"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -95,7 +97,15 @@ func TestParseStoreURL(t *testing.T) {
 		assert.Equal(t, "sqlite", loc.Kind)
 		assert.Equal(t, want, loc.Path, raw)
 	}
-	for _, raw := range []string{"", "sqlite://", "./careflow.db", "mysql://h/db", "sqlite://x.db?mode=ro"} {
+	loc, err := parseStoreURL("postgres://careflow:secret@db.internal:5432/careflow?sslmode=require")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres", loc.Kind)
+	assert.Equal(t, "postgres://careflow:secret@db.internal:5432/careflow?sslmode=require", loc.URL)
+	_, err = parseStoreURL("mysql://u:hunter2@h/db")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2", "a password never reaches a message")
+
+	for _, raw := range []string{"", "sqlite://", "./careflow.db", "mysql://h/db", "sqlite://x.db?mode=ro", "postgres:///db"} {
 		_, err := parseStoreURL(raw)
 		assert.Error(t, err, raw)
 	}
@@ -109,4 +119,30 @@ func TestConfigIgnoresTheBinaryBesideIt(t *testing.T) {
 	c, err := loadConfig(flags(t), env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, DefaultConfig(), c)
+}
+
+func TestConfigSMTPFromTheFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "careflow.yaml"), []byte(
+		"smtp_host: 127.0.0.1\nsmtp_port: 2525\nsmtp_from: careflow@clinic.example\nsmtp_addresses:\n  provider-1: ada@clinic.example\n"), 0o600))
+	c, err := loadConfig(flags(t), env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", c.SMTPHost)
+	assert.Equal(t, 2525, c.SMTPPort)
+	assert.Equal(t, map[string]string{"provider-1": "ada@clinic.example"}, c.SMTPAddresses)
+
+	a := &app{cfg: c}
+	d, err := a.deliverer()
+	require.NoError(t, err)
+	assert.IsType(t, &notify.SMTPDeliverer{}, d, "a configured mail server delivers by mail")
+
+	a.cfg.SMTPHost = ""
+	d, err = a.deliverer()
+	require.NoError(t, err)
+	assert.IsType(t, notify.LogDeliverer{}, d, "without one, notifications are logged")
+
+	_, err = loadConfig(flags(t, "--smtp-from", "", "--smtp-port", "0"), env(nil))
+	assert.ErrorContains(t, err, "smtp_port")
+	assert.ErrorContains(t, err, "smtp_from")
 }

@@ -45,11 +45,15 @@ func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
 	if b.db, err = reactions.OpenDB(ctx, path); err != nil {
 		return nil, fmt.Errorf("open the reactions database: %w", err)
 	}
+	deliverer, err := a.deliverer()
+	if err != nil {
+		return nil, err
+	}
 	org := commands.NewOrganization(a.deps)
 	if b.reactions, err = reactions.New(ctx, reactions.Config{
 		DB: b.db, Store: a.store, Codec: a.codec,
 		Care: commands.NewCare(a.deps, org), Clients: org, Staff: org,
-		Deliverer: notify.LogDeliverer{Logger: a.log}, Logger: a.log,
+		Deliverer: deliverer, Logger: a.log,
 	}); err != nil {
 		return nil, err
 	}
@@ -104,6 +108,22 @@ func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
 		}
 	}()
 	return b, nil
+}
+
+// deliverer takes notifications out of careflow: by mail when a mail
+// server is configured, else into the log.
+func (a *app) deliverer() (notify.Deliverer, error) {
+	if a.cfg.SMTPHost == "" {
+		return notify.LogDeliverer{Logger: a.log}, nil
+	}
+	d, err := notify.NewSMTPDeliverer(notify.SMTPConfig{
+		Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, From: a.cfg.SMTPFrom,
+		Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, LinkBase: a.cfg.SMTPLinkBase,
+	}, notify.StaticAddressBook(a.cfg.SMTPAddresses))
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	return d, nil
 }
 
 // Close stops the relay, the reactions and the router, then closes the

@@ -115,15 +115,25 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 		assert.Equal(t, a.id, evs[0].ID, "acknowledged %s@%d has another id", a.stream, a.version)
 	}
 
-	var all []eventstore.RecordedEvent
-	for after := int64(0); ; {
-		page, err := s.ReadAll(ctx, after, 1000)
-		require.NoError(t, err)
-		all = append(all, page...)
-		if len(page) < 1000 {
-			break
+	// The killed child's server backend can still hold a transaction open
+	// until PostgreSQL notices the dead connection; readers rightly see no
+	// event past it until then (the gap-free rule). Wait for that, bounded.
+	readAll := func() []eventstore.RecordedEvent {
+		var all []eventstore.RecordedEvent
+		for after := int64(0); ; {
+			page, err := s.ReadAll(ctx, after, 1000)
+			require.NoError(t, err)
+			all = append(all, page...)
+			if len(page) < 1000 {
+				return all
+			}
+			after = page[len(page)-1].Position
 		}
-		after = page[len(page)-1].Position
+	}
+	all := readAll()
+	for deadline := time.Now().Add(time.Minute); len(all) < len(acks) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		all = readAll()
 	}
 	require.GreaterOrEqual(t, len(all), len(acks))
 	last := map[eventstore.StreamID]int64{}
