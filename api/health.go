@@ -7,13 +7,23 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/projections"
 )
 
 // Health serves /healthz (the process answers) and /readyz (it can reach
-// its event store).
+// its event store and its read models).
 type Health struct {
-	Store  eventstore.Store
-	Logger *slog.Logger
+	Store eventstore.Store
+	// Projections, when set, must answer for the service to be ready; a
+	// projection stopped on a failing event is reported, not fatal: the
+	// others still serve.
+	Projections ProjectionStatus
+	Logger      *slog.Logger
+}
+
+// ProjectionStatus reports the projections (*projections.Runner).
+type ProjectionStatus interface {
+	Status(ctx context.Context) ([]projections.Status, error)
 }
 
 // Register adds the health routes to mux.
@@ -44,5 +54,26 @@ func (h Health) ready(w http.ResponseWriter, r *http.Request) {
 			Detail: "the event store is not reachable", Header: http.Header{"Retry-After": {"5"}}})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": map[string]any{"headPosition": head}})
+	body := map[string]any{"status": "ready", "store": map[string]any{"headPosition": head}}
+	if h.Projections != nil {
+		st, err := h.Projections.Status(ctx)
+		if err != nil {
+			if h.Logger != nil {
+				h.Logger.Warn("readiness check failed", "err", err)
+			}
+			WriteError(w, r, &Error{Status: http.StatusServiceUnavailable, Slug: "not-ready",
+				Detail: "the read models are not reachable", Header: http.Header{"Retry-After": {"5"}}})
+			return
+		}
+		failed := []string{}
+		var maxLag int64
+		for _, s := range st {
+			if s.State == projections.StateFailed {
+				failed = append(failed, s.Name)
+			}
+			maxLag = max(maxLag, s.LagEvents)
+		}
+		body["projections"] = map[string]any{"count": len(st), "failed": failed, "maxLagEvents": maxLag}
+	}
+	writeJSON(w, http.StatusOK, body)
 }

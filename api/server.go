@@ -42,6 +42,8 @@ type Config struct {
 	// Reactions wires the notification and webhook routes; zero registers
 	// them answering 503. See ReactionsConfig.
 	Reactions ReactionsConfig
+	// Projections, when set, is part of the readiness check.
+	Projections ProjectionStatus
 	// Metrics records HTTP metrics and serves /metrics (NewMetrics); nil
 	// keeps none and /metrics answers 404.
 	Metrics *Metrics
@@ -117,7 +119,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	rt := NewRouter(cfg.Policies, tokens, cfg.Logger)
-	Health{Store: cfg.Store, Logger: cfg.Logger}.Routes(rt)
+	Health{Store: cfg.Store, Projections: cfg.Projections, Logger: cfg.Logger}.Routes(rt)
 	rt.HandleFunc("GET /openapi.yaml", serveOpenAPI)
 	rt.HandleFunc("GET /metrics", cfg.Metrics.serve)
 	limiter := newLoginLimiter(cfg.LoginLimits)

@@ -126,12 +126,13 @@ func (a *app) newAPI(ctx context.Context, rx *reactions.Reactions) (*api.Server,
 		return nil, nil, err
 	}
 	srv, err := api.NewServer(api.Config{
-		Metrics:  httpMetrics,
-		Store:    a.store,
-		Logger:   a.log,
-		Accounts: a.accounts,
-		Refresh:  refresh,
-		Tokens:   api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
+		Metrics:     httpMetrics,
+		Projections: a.runner,
+		Store:       a.store,
+		Logger:      a.log,
+		Accounts:    a.accounts,
+		Refresh:     refresh,
+		Tokens:      api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
 		Care: api.CareConfig{
 			Commands:   commands.NewCare(a.deps, org),
 			Directory:  org,

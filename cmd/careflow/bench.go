@@ -49,6 +49,13 @@ type benchOptions struct {
 	ClientUsers    []string
 	Password       string
 	RequestTimeout time.Duration
+	// ActivationWait bounds the wait for the time reactor to activate a
+	// session.
+	ActivationWait time.Duration
+	// Partial runs partial loops (schedule, assign, messages, cancel) even
+	// where sessions can be activated: the command path without waiting
+	// for activations.
+	Partial bool
 }
 
 func defaultBenchOptions() benchOptions {
@@ -56,7 +63,7 @@ func defaultBenchOptions() benchOptions {
 		URL: "http://127.0.0.1:8080", Clients: 32, Duration: 20 * time.Second, MaxLoops: 100_000, Reads: 2,
 		Provider: demoProviderUser, Password: demoPassword,
 		ClientUsers:    []string{demoClientUser + "1", demoClientUser + "2", demoClientUser + "3"},
-		RequestTimeout: 10 * time.Second,
+		RequestTimeout: 10 * time.Second, ActivationWait: 10 * time.Second,
 	}
 }
 
@@ -71,8 +78,9 @@ func newBenchCmd() *cobra.Command {
 			"answers it, the provider gives feedback, client and provider comment and exchange messages, and the\n" +
 			"provider closes the session. Each command is followed by reads of projected views (inbox, client\n" +
 			"sessions, session view, comments, messages). It reports commands/s, reads/s and latency percentiles.\n" +
-			"A server without POST /v1/sessions/{id}/activate gets partial loops (schedule, assign, messages,\n" +
-			"cancel), and the report says so. It only talks to loopback addresses, and is bounded in clients,\n" +
+			"Without POST /v1/sessions/{id}/activate it waits for the server's time reactor to activate the\n" +
+			"sessions (reported as activation-wait); with neither it runs partial loops (schedule, assign,\n" +
+			"messages, cancel) and says so. It only talks to loopback addresses, and is bounded in clients,\n" +
 			"duration and loops.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := runBench(cmd.Context(), o, cmd.OutOrStdout())
@@ -98,6 +106,10 @@ func newBenchCmd() *cobra.Command {
 	f.StringSliceVar(&o.ClientUsers, "client-users", o.ClientUsers, "usernames of the clients to sign in as")
 	f.StringVar(&o.Password, "password", o.Password, "password of those accounts (the demo password by default)")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "timeout of one request")
+	f.BoolVar(&o.Partial, "partial", o.Partial,
+		"run partial loops (schedule, assign, messages, cancel) that need no active session")
+	f.DurationVar(&o.ActivationWait, "activation-wait", o.ActivationWait,
+		"without an activate route, how long to wait for the time reactor to activate a session")
 	return cmd
 }
 
@@ -123,8 +135,11 @@ func (o benchOptions) validate() (*url.URL, error) {
 	if o.Provider == "" || len(o.ClientUsers) == 0 || o.Password == "" {
 		errs = append(errs, errors.New("--provider, --client-users and --password are required"))
 	}
-	if o.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--request-timeout %s must be positive", o.RequestTimeout))
+	if o.RequestTimeout <= 0 || o.RequestTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--request-timeout %s must be positive and at most 1m", o.RequestTimeout))
+	}
+	if o.ActivationWait <= 0 || o.ActivationWait > time.Minute {
+		errs = append(errs, fmt.Errorf("--activation-wait %s must be positive and at most 1m", o.ActivationWait))
 	}
 	return u, errors.Join(errs...)
 }
@@ -158,6 +173,32 @@ type opKind string
 const (
 	kindCommand opKind = "command"
 	kindRead    opKind = "read"
+	// kindWait is time spent waiting for the server, not a request: from
+	// scheduling to the time reactor having activated the session.
+	kindWait opKind = "wait"
+)
+
+// activation is how the harness's sessions become active.
+type activation string
+
+const (
+	// activateByRoute: the provider activates with POST
+	// /v1/sessions/{id}/activate.
+	activateByRoute activation = "activate route"
+	// activateByReactor: the server's time reactor activates a session
+	// whose start has come; the client's start is retried until it has.
+	activateByReactor activation = "time reactor"
+	// noActivation: neither; loops skip the work that needs an active
+	// session.
+	noActivation activation = "none (partial loops)"
+)
+
+// Waiting for the time reactor: a retry of start after a back-off from
+// reactorFirstPoll doubling to reactorMaxPoll, for at most
+// benchOptions.ActivationWait.
+const (
+	reactorFirstPoll = 2 * time.Millisecond
+	reactorMaxPoll   = 50 * time.Millisecond
 )
 
 // Operations of the care loop, in order, then the reads.
@@ -168,6 +209,7 @@ var benchOps = []struct {
 	{"schedule", kindCommand}, {"activate", kindCommand}, {"assign", kindCommand}, {"start", kindCommand},
 	{"responses", kindCommand}, {"feedback", kindCommand}, {"comment", kindCommand}, {"reply", kindCommand},
 	{"message", kindCommand}, {"message-reply", kindCommand}, {"close", kindCommand}, {"cancel", kindCommand},
+	{"activation-wait", kindWait},
 	{"inbox", kindRead}, {"client-sessions", kindRead}, {"session", kindRead}, {"comments", kindRead}, {"messages", kindRead},
 }
 
@@ -231,12 +273,12 @@ type benchReport struct {
 	Elapsed     time.Duration
 	Loops       int
 	FailedLoops int
-	// Partial: the loops skipped the work that needs an active session.
-	Partial  bool
-	Ops      []opSummary
-	Commands opSummary
-	Reads    opSummary
-	Errors   []string
+	// Activation is how the sessions became active.
+	Activation activation
+	Ops        []opSummary
+	Commands   opSummary
+	Reads      opSummary
+	Errors     []string
 }
 
 // buildReport merges the workers' recorders.
@@ -264,8 +306,11 @@ func (rep benchReport) print(out io.Writer) error {
 	w := &errWriter{w: out}
 	w.printf("careflow bench: %d clients for %s against %s: %d care loops completed, %d failed\n\n",
 		rep.Clients, rep.Elapsed.Round(time.Millisecond), rep.URL, rep.Loops, rep.FailedLoops)
-	if rep.Partial {
-		w.printf("PARTIAL care loops: the server cannot activate sessions (no POST /v1/sessions/{id}/activate)\n\n")
+	switch rep.Activation {
+	case noActivation:
+		w.printf("PARTIAL care loops (schedule, assign, messages, cancel): --partial, or the server activated no session\n\n")
+	case activateByReactor:
+		w.printf("Sessions activated by the server's time reactor (no POST /v1/sessions/{id}/activate): see activation-wait\n\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	_, _ = fmt.Fprintln(tw, "operation\tkind\tcount\terrors\tper s\tp50 ms\tp99 ms\tmax ms\t")
@@ -413,12 +458,13 @@ type benchWorker struct {
 	provider benchIdentity
 	client   benchIdentity
 	reads    int
-	// partial: the server cannot activate sessions, so loops skip the
-	// work that needs an active session (see loop).
-	partial bool
-	rec     recorder
-	rng     *rand.Rand
-	readSeq int
+	// activation: how this server's sessions become active, and how long
+	// to wait for the time reactor.
+	activation     activation
+	activationWait time.Duration
+	rec            recorder
+	rng            *rand.Rand
+	readSeq        int
 	// The previous loop's session and assignment: read targets the
 	// projections have had time to see.
 	lastSession, lastAssignment string
@@ -492,6 +538,7 @@ func (w *benchWorker) phq9Answers() []books.Answer {
 // loop runs one care loop.
 func (w *benchWorker) loop(ctx context.Context) error {
 	var sched benchCommandAnswer
+	scheduled := time.Now()
 	if err := w.command(ctx, "schedule", "/v1/sessions", w.provider, map[string]any{
 		"clientId": w.client.actorID, "title": "Bench check-in", "description": "careflow bench",
 		"startsAt": time.Now().UTC().Add(-time.Minute), "durationDays": 1,
@@ -502,7 +549,7 @@ func (w *benchWorker) loop(ctx context.Context) error {
 		return &benchError{op: "schedule", detail: "the answer names no session"}
 	}
 	session := "/v1/sessions/" + sched.Sessions[0].ID
-	if !w.partial {
+	if w.activation == activateByRoute {
 		if err := w.command(ctx, "activate", session+"/activate", w.provider, map[string]any{}, nil); err != nil {
 			return err
 		}
@@ -515,11 +562,15 @@ func (w *benchWorker) loop(ctx context.Context) error {
 	if assignmentID == "" {
 		return &benchError{op: "assign", detail: "the answer names no assignmentId"}
 	}
-	if w.partial {
+	if w.activation == noActivation {
 		return w.partialLoop(ctx, session, sched.Sessions[0].ID, assignmentID)
 	}
 	assignment := "/v1/assignments/" + assignmentID
-	if err := w.command(ctx, "start", assignment+"/start", w.client, map[string]any{}, nil); err != nil {
+	if w.activation == activateByReactor {
+		if err := w.startOnceActive(ctx, assignment+"/start", scheduled); err != nil {
+			return err
+		}
+	} else if err := w.command(ctx, "start", assignment+"/start", w.client, map[string]any{}, nil); err != nil {
 		return err
 	}
 	if err := w.command(ctx, "responses", assignment+"/responses", w.client, map[string]any{"answers": w.phq9Answers()}, nil); err != nil {
@@ -550,6 +601,40 @@ func (w *benchWorker) loop(ctx context.Context) error {
 	}
 	w.lastSession, w.lastAssignment = sched.Sessions[0].ID, assignmentID
 	return nil
+}
+
+// startOnceActive starts the assignment once the time reactor has
+// activated its session: a start refused with session-not-active is
+// retried after a back-off. The time from scheduling to the accepted start
+// is recorded as activation-wait; only the accepted start is a command
+// sample, the refused tries are neither samples nor errors.
+func (w *benchWorker) startOnceActive(ctx context.Context, path string, scheduled time.Time) error {
+	poll := reactorFirstPoll
+	for {
+		begin := time.Now()
+		err := w.h.call(ctx, "start", http.MethodPost, path, w.client.token, map[string]any{}, nil)
+		if err == nil {
+			w.rec["start"].samples = append(w.rec["start"].samples, time.Since(begin))
+			w.rec["activation-wait"].samples = append(w.rec["activation-wait"].samples, time.Since(scheduled))
+			return w.readsAfterCommand(ctx)
+		}
+		if !notActiveYet(err) || time.Since(scheduled) > w.activationWait {
+			w.rec["start"].errors++
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+		poll = min(2*poll, reactorMaxPoll)
+	}
+}
+
+// notActiveYet: the session has not been activated (yet).
+func notActiveYet(err error) bool {
+	var be *benchError
+	return errors.As(err, &be) && be.status == http.StatusConflict && be.code == "session-not-active"
 }
 
 // partialLoop ends a loop on a server that cannot activate sessions:
@@ -622,12 +707,22 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	}
 	// One loop first, unmeasured: a server without a route the loop needs
 	// fails here with the reason, instead of once per loop.
-	warm := &benchWorker{h: h, provider: provider, client: clients[0], rec: newRecorder(), rng: rand.New(rand.NewPCG(1, 2))}
+	warm := &benchWorker{h: h, provider: provider, client: clients[0], rec: newRecorder(), rng: rand.New(rand.NewPCG(1, 2)),
+		activation: activateByRoute, activationWait: o.ActivationWait}
+	if o.Partial {
+		warm.activation = noActivation
+	}
 	err = warm.loop(ctx)
 	if noSuchRoute(err) {
-		_, _ = fmt.Fprintf(progress, "careflow bench: WARNING: the server has no POST /v1/sessions/{id}/activate, so no session "+
-			"the harness schedules can become active; each loop only schedules, assigns, exchanges messages and cancels.\n")
-		warm.partial = true
+		_, _ = fmt.Fprintf(progress, "careflow bench: the server has no POST /v1/sessions/{id}/activate; "+
+			"waiting for its time reactor to activate the sessions instead\n")
+		warm.activation = activateByReactor
+		err = warm.loop(ctx)
+	}
+	if notActiveYet(err) {
+		_, _ = fmt.Fprintf(progress, "careflow bench: WARNING: no session became active within %s either, so each loop "+
+			"only schedules, assigns, exchanges messages and cancels\n", o.ActivationWait)
+		warm.activation = noActivation
 		err = warm.loop(ctx)
 	}
 	if err != nil {
@@ -647,7 +742,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	for i := range o.Clients {
 		recs[i] = newRecorder()
 		w := &benchWorker{h: h, provider: provider, client: clients[i%len(clients)], reads: o.Reads, rec: recs[i],
-			partial: warm.partial, rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
+			activation: warm.activation, activationWait: o.ActivationWait, rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil && budget.Add(-1) >= 0 {
 				if err := w.loop(ctx); err != nil {
@@ -662,6 +757,6 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	wg.Wait()
 	elapsed := time.Since(start)
 	rep := buildReport(o, elapsed, int(loops.Load()), int(failed.Load()), recs, errs.seen)
-	rep.Partial = warm.partial
+	rep.Activation = warm.activation
 	return rep, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -100,15 +101,21 @@ func TestBenchCommandRefusesARemoteServerBeforeSendingAnything(t *testing.T) {
 // session, which operation came in with which identity, in order.
 type fakeCareServer struct {
 	// noActivate leaves out POST /v1/sessions/{id}/activate.
-	noActivate  bool
-	mu          sync.Mutex
-	sessions    map[string][]string // session id -> "op by who"
-	assignments map[string]string   // assignment id -> session id
-	reads       map[string]int
+	noActivate bool
+	// reactorAfter, when above 0, plays a time reactor: a session becomes
+	// active on its own after that many refused starts.
+	reactorAfter int
+	mu           sync.Mutex
+	active       map[string]bool     // session id -> activated
+	refused      map[string]int      // session id -> starts refused
+	sessions     map[string][]string // session id -> "op by who"
+	assignments  map[string]string   // assignment id -> session id
+	reads        map[string]int
 }
 
 func newFakeCareServer() *fakeCareServer {
-	return &fakeCareServer{sessions: map[string][]string{}, assignments: map[string]string{}, reads: map[string]int{}}
+	return &fakeCareServer{sessions: map[string][]string{}, assignments: map[string]string{}, reads: map[string]int{},
+		active: map[string]bool{}, refused: map[string]int{}}
 }
 
 func (f *fakeCareServer) handler(t *testing.T) http.Handler {
@@ -154,6 +161,11 @@ func (f *fakeCareServer) handler(t *testing.T) http.Handler {
 			continue
 		}
 		mux.HandleFunc("POST /v1/sessions/{id}/"+op, func(w http.ResponseWriter, r *http.Request) {
+			if op == "activate" {
+				f.mu.Lock()
+				f.active[r.PathValue("id")] = true
+				f.mu.Unlock()
+			}
 			record(r.PathValue("id"), op, r)
 			answer(w, http.StatusOK, map[string]any{"ids": map[string]string{}})
 		})
@@ -170,6 +182,15 @@ func (f *fakeCareServer) handler(t *testing.T) http.Handler {
 		mux.HandleFunc("POST /v1/assignments/{id}/"+op, func(w http.ResponseWriter, r *http.Request) {
 			f.mu.Lock()
 			session := f.assignments[r.PathValue("id")]
+			if op == "start" && !f.active[session] {
+				if f.reactorAfter == 0 || f.refused[session] < f.reactorAfter {
+					f.refused[session]++
+					f.mu.Unlock()
+					answer(w, http.StatusConflict, map[string]string{"title": "Conflict", "code": "session-not-active"})
+					return
+				}
+				f.active[session] = true
+			}
 			f.mu.Unlock()
 			if op == "responses" {
 				var req struct {
@@ -253,9 +274,9 @@ func TestBenchDrivesTheCareLoopAndCountsEveryRequest(t *testing.T) {
 	assert.Contains(t, printed.String(), "24 care loops completed")
 }
 
-func TestBenchWithoutActivationRunsPartialLoops(t *testing.T) {
+func TestBenchWithoutActivateRouteWaitsForTheTimeReactor(t *testing.T) {
 	fake := newFakeCareServer()
-	fake.noActivate = true
+	fake.noActivate, fake.reactorAfter = true, 2
 	srv := httptest.NewServer(fake.handler(t))
 	defer srv.Close()
 
@@ -264,8 +285,49 @@ func TestBenchWithoutActivationRunsPartialLoops(t *testing.T) {
 	var progress bytes.Buffer
 	rep, err := runBench(context.Background(), o, &progress)
 	require.NoError(t, err)
-	assert.True(t, rep.Partial)
-	assert.Contains(t, progress.String(), "WARNING: the server has no POST /v1/sessions/{id}/activate")
+	assert.Equal(t, activateByReactor, rep.Activation)
+	assert.Contains(t, progress.String(), "waiting for its time reactor")
+	assert.Equal(t, 6, rep.Loops)
+	assert.Zero(t, rep.Commands.Errors, "refused starts while waiting are not errors")
+	assert.Equal(t, 6*10, rep.Commands.Count, "the whole loop but the activation")
+	counts := map[string]int{}
+	for _, op := range rep.Ops {
+		counts[op.Name] = op.Count
+	}
+	assert.Equal(t, 6, counts["start"], "only the accepted starts are samples")
+	assert.Equal(t, 6, counts["activation-wait"])
+	assert.Zero(t, counts["activate"])
+
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for id, ops := range fake.sessions {
+		if len(ops) < 3 {
+			continue // the warm-up loop that found no activate route
+		}
+		assert.Equal(t, "assign by demo-provider", ops[1], id)
+		assert.Equal(t, fake.reactorAfter, fake.refused[id], "started once the reactor had activated it")
+		assert.Equal(t, "close by demo-provider", ops[len(ops)-1], id)
+	}
+
+	var printed bytes.Buffer
+	require.NoError(t, rep.print(&printed))
+	assert.Contains(t, printed.String(), "activated by the server's time reactor")
+}
+
+func TestBenchWithoutAnyActivationRunsPartialLoops(t *testing.T) {
+	fake := newFakeCareServer()
+	fake.noActivate = true
+	srv := httptest.NewServer(fake.handler(t))
+	defer srv.Close()
+
+	o := defaultBenchOptions()
+	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 2, 6, time.Minute, 1
+	o.ActivationWait = 50 * time.Millisecond
+	var progress bytes.Buffer
+	rep, err := runBench(context.Background(), o, &progress)
+	require.NoError(t, err)
+	assert.Equal(t, noActivation, rep.Activation)
+	assert.Contains(t, progress.String(), "WARNING: no session became active")
 	assert.Equal(t, 6, rep.Loops)
 	assert.Equal(t, 6*5, rep.Commands.Count)
 	assert.Equal(t, 6*5, rep.Reads.Count, "one read after every command")
@@ -274,8 +336,8 @@ func TestBenchWithoutActivationRunsPartialLoops(t *testing.T) {
 	defer fake.mu.Unlock()
 	partial := 0
 	for id, ops := range fake.sessions {
-		if len(ops) == 1 {
-			continue // the warm-up loop that found no activate route
+		if len(ops) < 3 || !strings.HasPrefix(ops[len(ops)-1], "cancel") {
+			continue // the warm-up loops that found no activation
 		}
 		partial++
 		client := strings.TrimPrefix(strings.Fields(ops[0])[2], "actor-")
@@ -333,19 +395,16 @@ func TestBenchAgainstTheRealServerOnTheDemo(t *testing.T) {
 	assert.Zero(t, rep.Commands.Errors)
 	assert.Zero(t, rep.Reads.Errors)
 	assert.Positive(t, rep.Reads.Count)
-	// Without an activate route the loops are partial and cancel their
-	// sessions; with it they run the whole loop and close them.
+	// serve activates sessions with its time reactor (or an activate
+	// route): every loop is whole, and closes its session.
+	assert.NotEqual(t, noActivation, rep.Activation)
 	counts := map[string]int{}
 	for _, op := range rep.Ops {
 		counts[op.Name] = op.Count
 	}
-	if rep.Partial {
-		assert.Equal(t, 6, counts["cancel"])
-		assert.Zero(t, counts["responses"])
-	} else {
-		assert.Equal(t, 6, counts["responses"])
-		assert.Equal(t, 6, counts["close"])
-	}
+	assert.Equal(t, 6, counts["responses"])
+	assert.Equal(t, 6, counts["feedback"])
+	assert.Equal(t, 6, counts["close"])
 
 	cancel()
 	select {
@@ -353,5 +412,24 @@ func TestBenchAgainstTheRealServerOnTheDemo(t *testing.T) {
 		assert.NoError(t, err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+func TestBenchPartialFlagSkipsTheActiveSessionWork(t *testing.T) {
+	fake := newFakeCareServer()
+	srv := httptest.NewServer(fake.handler(t))
+	defer srv.Close()
+
+	o := defaultBenchOptions()
+	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads, o.Partial = srv.URL, 2, 4, time.Minute, 0, true
+	rep, err := runBench(context.Background(), o, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, noActivation, rep.Activation)
+	assert.Equal(t, 4*5, rep.Commands.Count)
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for id, ops := range fake.sessions {
+		assert.NotContains(t, ops, "activate by demo-provider", id)
+		assert.Equal(t, "cancel by demo-provider", ops[len(ops)-1], id)
 	}
 }

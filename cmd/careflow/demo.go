@@ -356,7 +356,8 @@ func (p *demoPlanter) careLoop(ctx context.Context) error {
 }
 
 // activate activates a session that is still scheduled. One already
-// active (activated by an earlier run or the time reactor) is left as is.
+// active (activated by an earlier run or by the time reactor, also while
+// this runs) is left as is.
 func (p *demoPlanter) activate(ctx context.Context, by domain.Actor, index int, sessionID string) error {
 	s, err := commands.Load(ctx, p.d, eventstore.NewStreamID(care.StreamType, sessionID), care.New)
 	if err != nil {
@@ -366,6 +367,9 @@ func (p *demoPlanter) activate(ctx context.Context, by domain.Actor, index int, 
 		return nil
 	}
 	_, err = p.care.ActivateSession(ctx, demoMeta(by, fmt.Sprintf("activate:%d", index+1)), commands.ActivateSession{SessionID: sessionID})
+	if errors.Is(err, &domain.Error{Slug: "session-not-scheduled"}) {
+		return nil // the time reactor activated it in between
+	}
 	return err
 }
 

@@ -260,15 +260,16 @@ func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from
 // Transaction ids are shared by all databases of a cluster, but a
 // transaction only ever writes to its own database: a transaction that is
 // still running in another database (per pg_stat_activity, read after the
-// snapshot) cannot hold an event and does not hold readers back. Anything
-// not known to be elsewhere (it ended since the snapshot, or its database
-// is not visible) counts.
+// snapshot) cannot hold an event and does not hold readers back. Nor does
+// an autovacuum worker (an ANALYZE holds a transaction id while it writes
+// statistics, never events). Anything not known to be one of those (it
+// ended since the snapshot, or its session is not visible) counts.
 const horizonSQL = `(COALESCE(
 	(SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
 		WHERE x::text::bigint % 4294967296 NOT IN (
 			SELECT backend_xid::text::bigint FROM pg_stat_activity
-			WHERE backend_xid IS NOT NULL AND datid IS NOT NULL
-				AND datname IS DISTINCT FROM current_database())),
+			WHERE backend_xid IS NOT NULL AND (backend_type = 'autovacuum worker'
+				OR (datid IS NOT NULL AND datname IS DISTINCT FROM current_database())))),
 	pg_snapshot_xmax(pg_current_snapshot())::text::bigint) << 16)`
 
 // readPageSQL reads the next page below the horizon and says whether
