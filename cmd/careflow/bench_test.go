@@ -102,6 +102,9 @@ func TestBenchCommandRefusesARemoteServerBeforeSendingAnything(t *testing.T) {
 type fakeCareServer struct {
 	// noActivate leaves out POST /v1/sessions/{id}/activate.
 	noActivate bool
+	// raceReactor answers every other activation with session-not-scheduled,
+	// as when the time reactor activated the session first.
+	raceReactor bool
 	// reactorAfter, when above 0, plays a time reactor: a session becomes
 	// active on its own after that many refused starts.
 	reactorAfter int
@@ -163,8 +166,14 @@ func (f *fakeCareServer) handler(t *testing.T) http.Handler {
 		mux.HandleFunc("POST /v1/sessions/{id}/"+op, func(w http.ResponseWriter, r *http.Request) {
 			if op == "activate" {
 				f.mu.Lock()
+				first := f.raceReactor && len(f.active)%2 == 0
 				f.active[r.PathValue("id")] = true
 				f.mu.Unlock()
+				if first {
+					record(r.PathValue("id"), op, r)
+					answer(w, http.StatusConflict, map[string]string{"title": "Conflict", "code": "session-not-scheduled"})
+					return
+				}
 			}
 			record(r.PathValue("id"), op, r)
 			answer(w, http.StatusOK, map[string]any{"ids": map[string]string{}})
@@ -432,4 +441,21 @@ func TestBenchPartialFlagSkipsTheActiveSessionWork(t *testing.T) {
 		assert.NotContains(t, ops, "activate by demo-provider", id)
 		assert.Equal(t, "cancel by demo-provider", ops[len(ops)-1], id)
 	}
+}
+
+func TestBenchCountsASessionTheReactorActivatedFirstAsActivated(t *testing.T) {
+	fake := newFakeCareServer()
+	fake.raceReactor = true
+	srv := httptest.NewServer(fake.handler(t))
+	defer srv.Close()
+
+	o := defaultBenchOptions()
+	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 2, 6, time.Minute, 0
+	rep, err := runBench(context.Background(), o, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, activateByRoute, rep.Activation)
+	assert.Equal(t, 6, rep.Loops)
+	assert.Zero(t, rep.FailedLoops)
+	assert.Zero(t, rep.Commands.Errors)
+	assert.Equal(t, 6*11, rep.Commands.Count)
 }

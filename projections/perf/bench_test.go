@@ -165,12 +165,10 @@ func liveLag(b *testing.B, reg *codec.Registry, storePath string) {
 	waitCaughtUp(b, runner, ps, head)
 	lags.reset()
 
-	b.ResetTimer()
 	sent, latencies := driveMessages(b, careCmds, provider, sessions)
 	head, err = store.HeadPosition(ctx)
 	require.NoError(b, err)
 	waitCaughtUp(b, runner, ps, head)
-	b.StopTimer()
 
 	all := lags.sorted()
 	require.NotEmpty(b, all)
