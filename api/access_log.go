@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -48,12 +49,29 @@ type AccessLog interface {
 
 // SQLiteAccessLog is an AccessLog in its own SQLite file (WAL,
 // synchronous=FULL: a record is on disk before the read is answered).
+// Records that arrive together are committed together (group commit: one
+// transaction and one fsync for all waiting reads, each record in its own
+// savepoint), because every read of PHI waits for its record.
 // The SQL is plain enough for a PostgreSQL implementation to follow.
 type SQLiteAccessLog struct {
-	db *sql.DB
+	db       *sql.DB
+	requests chan *recordRequest
+	stopped  chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
 }
 
 var _ AccessLog = (*SQLiteAccessLog)(nil)
+
+// maxRecordGroup bounds how many records one transaction commits.
+const maxRecordGroup = 256
+
+type recordRequest struct {
+	rec     AccessRecord
+	objects string
+	clients []string
+	done    chan error // buffered: the writer never blocks on it
+}
 
 const accessLogSchema = `
 CREATE TABLE IF NOT EXISTS access_records (
@@ -96,15 +114,26 @@ func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, er
 		_ = db.Close()
 		return nil, fmt.Errorf("access log: schema: %w", err)
 	}
-	return &SQLiteAccessLog{db: db}, nil
+	l := &SQLiteAccessLog{db: db, requests: make(chan *recordRequest, 4*maxRecordGroup), stopped: make(chan struct{})}
+	go l.write()
+	return l, nil
 }
 
-// Close closes the database.
-func (l *SQLiteAccessLog) Close() error { return l.db.Close() }
+// Close commits the records already handed in, then closes the database.
+func (l *SQLiteAccessLog) Close() error {
+	l.closeMu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.requests)
+	}
+	l.closeMu.Unlock()
+	<-l.stopped
+	return l.db.Close()
+}
 
-// Record implements AccessLog: the record and its clients in one
-// transaction.
-func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) (err error) {
+// Record implements AccessLog: it returns once the record and its clients
+// are committed.
+func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 	if rec.ID == "" || rec.At.IsZero() || rec.ActorID == "" || rec.Route == "" {
 		return errors.New("access log: a record needs an id, a time, an actor and a route")
 	}
@@ -116,19 +145,100 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) (err err
 	if err != nil {
 		return fmt.Errorf("access log: objects: %w", err)
 	}
+	clients := slices.Clone(rec.ClientIDs)
+	slices.Sort(clients)
+	clients = slices.DeleteFunc(slices.Compact(clients), func(c string) bool { return c == "" })
+	req := &recordRequest{rec: rec, objects: string(rawObjects), clients: clients, done: make(chan error, 1)}
+
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return errors.New("access log: closed")
+	}
+	select {
+	case l.requests <- req:
+		l.closeMu.Unlock()
+	case <-ctx.Done():
+		l.closeMu.Unlock()
+		return ctx.Err()
+	}
+	// Once handed in, the record is written whatever happens to ctx: the
+	// caller must not answer before knowing it is on disk.
+	return <-req.done
+}
+
+// write is the group-commit loop: it takes every record waiting (up to
+// maxRecordGroup) and commits them in one transaction.
+func (l *SQLiteAccessLog) write() {
+	defer close(l.stopped)
+	group := make([]*recordRequest, 0, maxRecordGroup)
+	for first := range l.requests {
+		group = append(group[:0], first)
+	fill:
+		for len(group) < maxRecordGroup {
+			select {
+			case r, ok := <-l.requests:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		l.commit(group)
+	}
+}
+
+func (l *SQLiteAccessLog) commit(group []*recordRequest) {
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, r := range group {
+			r.done <- err
+		}
+	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("access log: begin: %w", err)
+		fail(fmt.Errorf("access log: begin: %w", err))
+		return
 	}
-	defer func() {
-		if err != nil {
+	results := make([]error, len(group))
+	for i, r := range group {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT access_record`); err != nil {
 			_ = tx.Rollback()
+			fail(fmt.Errorf("access log: savepoint: %w", err))
+			return
 		}
-	}()
+		results[i] = insertRecord(ctx, tx, r)
+		if results[i] != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO access_record`); err != nil {
+				_ = tx.Rollback()
+				fail(fmt.Errorf("access log: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE access_record`); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("access log: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("access log: commit: %w", err))
+		return
+	}
+	for i, r := range group {
+		r.done <- results[i]
+	}
+}
+
+// insertRecord writes one record and its clients.
+func insertRecord(ctx context.Context, tx *sql.Tx, r *recordRequest) error {
+	rec := r.rec
 	res, err := tx.ExecContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
 		request_id, purpose, clinic_id, objects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
-		rec.RequestID, rec.Purpose, rec.ClinicID, string(rawObjects))
+		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects)
 	if err != nil {
 		return fmt.Errorf("access log: insert: %w", err)
 	}
@@ -136,18 +246,10 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) (err err
 	if err != nil {
 		return fmt.Errorf("access log: insert: %w", err)
 	}
-	clients := slices.Clone(rec.ClientIDs)
-	slices.Sort(clients)
-	for _, c := range slices.Compact(clients) {
-		if c == "" {
-			continue
-		}
-		if _, err = tx.ExecContext(ctx, `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`, seq, c); err != nil {
+	for _, c := range r.clients {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`, seq, c); err != nil {
 			return fmt.Errorf("access log: insert client: %w", err)
 		}
-	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("access log: commit: %w", err)
 	}
 	return nil
 }

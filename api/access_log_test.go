@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +199,48 @@ func TestSQLiteAccessLogIsDurableAndAppendOnly(t *testing.T) {
 	var sync int
 	require.NoError(t, log.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
 	assert.Equal(t, 2, sync, "synchronous=FULL")
+}
+
+// Concurrent reads share commits; every record lands, and one bad record
+// in a group fails alone.
+func TestSQLiteAccessLogGroupsConcurrentRecords(t *testing.T) {
+	ctx := context.Background()
+	log, err := OpenSQLiteAccessLog(ctx, filepath.Join(t.TempDir(), "access.db"))
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	record := func(id string) AccessRecord {
+		return AccessRecord{ID: id, At: at, UserID: "u1", ActorID: "p1", Role: "provider", Method: "GET",
+			Route: "GET /v1/sessions/{sessionId}", ClientIDs: []string{"k1"}}
+	}
+	require.NoError(t, log.Record(ctx, record("taken")))
+
+	const readers = 64
+	errs := make([]error, readers)
+	var wg sync.WaitGroup
+	for i := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("r%02d", i)
+			if i == readers/2 {
+				id = "taken" // a duplicate id in the middle of the burst
+			}
+			errs[i] = log.Record(ctx, record(id))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == readers/2 {
+			assert.Error(t, err, "the duplicate fails")
+		} else {
+			assert.NoError(t, err, "record %d", i)
+		}
+	}
+	got, err := log.ForClient(ctx, "k1", 0, 1000)
+	require.NoError(t, err)
+	assert.Len(t, got, readers, "every good record landed once (the first plus 63)")
+
+	require.NoError(t, log.Close())
+	assert.Error(t, log.Record(ctx, record("late")), "a closed log takes nothing")
 }
