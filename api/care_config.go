@@ -65,6 +65,7 @@ type CareCommands interface {
 	ApplyDesignPlan(ctx context.Context, m commands.Meta, cmd commands.ApplyDesignPlan) (commands.Scheduled, error)
 	RescheduleSession(ctx context.Context, m commands.Meta, cmd commands.RescheduleSession) (commands.Result, error)
 	CancelSession(ctx context.Context, m commands.Meta, cmd commands.CancelSession) (commands.Result, error)
+	ActivateSession(ctx context.Context, m commands.Meta, cmd commands.ActivateSession) (commands.Result, error)
 	CloseSession(ctx context.Context, m commands.Meta, cmd commands.CloseSession) (commands.Result, error)
 	AssignHomework(ctx context.Context, m commands.Meta, cmd commands.AssignHomework) (commands.Created, error)
 	StartAssignment(ctx context.Context, m commands.Meta, cmd commands.StartAssignment) (commands.Result, error)
@@ -185,6 +186,7 @@ func registerCareRoutes(rt *Router, cfg CareConfig, store eventstore.Store, cloc
 		"POST /v1/sessions/{sessionId}/assignments":     c.assignHomework,
 		"POST /v1/sessions/{sessionId}/close":           c.closeSession,
 		"POST /v1/sessions/{sessionId}/cancel":          c.cancelSession,
+		"POST /v1/sessions/{sessionId}/activate":        c.activateSession,
 		"POST /v1/sessions/{sessionId}/reschedule":      c.rescheduleSession,
 		"POST /v1/sessions/{sessionId}/messages":        c.postMessage,
 		"GET /v1/sessions/{sessionId}/messages":         c.listMessages,

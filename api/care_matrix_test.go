@@ -43,6 +43,7 @@ func careRoutesOf(w *careWorld, s1, a1, fb string) []careRoute {
 		{"POST /v1/sessions/{sessionId}/assignments", "POST", "/v1/sessions/" + s1 + "/assignments", map[string]any{"bookId": books.GAD7ID}},
 		{"POST /v1/sessions/{sessionId}/close", "POST", "/v1/sessions/" + s1 + "/close", map[string]any{"reason": "x"}},
 		{"POST /v1/sessions/{sessionId}/cancel", "POST", "/v1/sessions/" + s1 + "/cancel", map[string]any{"reason": "x"}},
+		{"POST /v1/sessions/{sessionId}/activate", "POST", "/v1/sessions/" + s1 + "/activate", nil},
 		{"POST /v1/sessions/{sessionId}/reschedule", "POST", "/v1/sessions/" + s1 + "/reschedule", map[string]any{"startsAt": later}},
 		{"POST /v1/sessions/{sessionId}/messages", "POST", "/v1/sessions/" + s1 + "/messages", text},
 		{"GET /v1/sessions/{sessionId}/messages", "GET", "/v1/sessions/" + s1 + "/messages", nil},

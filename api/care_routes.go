@@ -144,6 +144,30 @@ func (c *careRoutes) cancelSession(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// activateSession makes a due session active now rather than when the time
+// reactor gets to it (a provider starting the week by hand). The body is
+// empty or {}.
+func (c *careRoutes) activateSession(w http.ResponseWriter, r *http.Request) {
+	m, err := careMeta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if r.ContentLength != 0 {
+		var empty struct{}
+		if err := DecodeJSON(w, r, &empty); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+	}
+	res, err := c.cfg.Commands.ActivateSession(r.Context(), m, commands.ActivateSession{SessionID: r.PathValue("sessionId")})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	WriteCommandResult(w, http.StatusOK, nil, res)
+}
+
 type rescheduleRequest struct {
 	StartsAt     time.Time `json:"startsAt"`
 	DurationDays int       `json:"durationDays"`

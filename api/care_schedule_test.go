@@ -81,3 +81,28 @@ func TestNoAccessRecordNoPHI(t *testing.T) {
 	assert.NotContains(t, rec.Body.String(), "Mood check")
 	assert.NotContains(t, rec.Body.String(), "disk full")
 }
+
+func TestActivateSessionByHand(t *testing.T) {
+	w := newCareWorld(t)
+	out, _ := w.scheduleForK1(1)
+	s1 := out.Sessions[0].ID
+	path := "/v1/sessions/" + s1 + "/activate"
+
+	rec := w.do(w.p1, "POST", path, nil)
+	assert.Equal(t, http.StatusConflict, rec.Code, "not before its start: %s", rec.Body)
+
+	w.clock.Advance(25 * time.Hour)
+	rec = w.do(w.k1, "POST", path, nil)
+	assert.Equal(t, http.StatusForbidden, rec.Code, "a client does not start sessions")
+
+	rec = w.do(w.p1, "POST", path, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.NotEmpty(t, rec.Header().Get("ETag"))
+
+	var s views.SessionDetail
+	w.ok(http.StatusOK, &s, w.p1, "GET", "/v1/sessions/"+s1, nil)
+	assert.Equal(t, "active", s.State)
+
+	rec = w.do(w.p1, "POST", path, map[string]any{})
+	assert.Equal(t, http.StatusConflict, rec.Code, "an active session is not activated again")
+}

@@ -165,6 +165,7 @@ func DefaultPolicies() Policies {
 		"POST /v1/sessions/{sessionId}/assignments":     Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/close":           Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/cancel":          Roles(domain.RoleProvider),
+		"POST /v1/sessions/{sessionId}/activate":        Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/reschedule":      Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/messages":        Roles(domain.RoleProvider, domain.RoleClient),
 		"GET /v1/sessions/{sessionId}/messages":         Roles(domain.RoleProvider, domain.RoleClient),
