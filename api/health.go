@@ -26,12 +26,6 @@ type ProjectionStatus interface {
 	Status(ctx context.Context) ([]projections.Status, error)
 }
 
-// Register adds the health routes to mux.
-func (h Health) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", h.live)
-	mux.HandleFunc("GET /readyz", h.ready)
-}
-
 // Routes adds the health routes to a policy-enforcing router.
 func (h Health) Routes(rt *Router) {
 	rt.HandleFunc("GET /healthz", h.live)

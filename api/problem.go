@@ -79,11 +79,6 @@ func titleOf(slug string, status int) string {
 	return http.StatusText(status)
 }
 
-// writeProblem answers with application/problem+json.
-func writeProblem(w http.ResponseWriter, status int, slug, detail string) {
-	sendProblem(w, Problem{Type: ProblemTypeBase + slug, Title: titleOf(slug, status), Status: status, Detail: detail})
-}
-
 func sendProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

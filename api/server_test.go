@@ -56,14 +56,6 @@ func (unreachableStore) HeadPosition(context.Context) (int64, error) {
 	return 0, errors.New("disk I/O error")
 }
 
-func TestHealthRegisterStillServesAPlainMux(t *testing.T) {
-	f := newFixture(t)
-	mux := http.NewServeMux()
-	Health{Store: f.store}.Register(mux)
-	assert.Equal(t, http.StatusOK, serve(t, mux, "GET", "/healthz", nil).Code)
-	assert.Equal(t, http.StatusOK, serve(t, mux, "GET", "/readyz", nil).Code)
-}
-
 func TestServerWorksWithTheSQLiteRefreshStore(t *testing.T) {
 	f := newFixture(t)
 	store, err := OpenSQLiteRefreshTokens(context.Background(), t.TempDir()+"/auth.db", f.clock.Now)
