@@ -291,30 +291,10 @@ func (l *SQLiteAccessLog) ForClient(ctx context.Context, clientID string, after 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("access log: list: %w", err)
 	}
-	// The clients of each record, in a second query (a page is small).
+	// A record can name clients of other clinics (a provider's inbox spans
+	// their clinics): a listing for one client names only that client.
 	for i := range out {
-		clients, err := l.clientsOf(ctx, out[i].Seq)
-		if err != nil {
-			return nil, err
-		}
-		out[i].ClientIDs = clients
+		out[i].ClientIDs = []string{clientID}
 	}
 	return out, nil
-}
-
-func (l *SQLiteAccessLog) clientsOf(ctx context.Context, seq int64) ([]string, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT client_id FROM access_record_clients WHERE seq = ? ORDER BY client_id`, seq)
-	if err != nil {
-		return nil, fmt.Errorf("access log: clients of %d: %w", seq, err)
-	}
-	defer func() { _ = rows.Close() }()
-	out := []string{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("access log: clients of %d: %w", seq, err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }

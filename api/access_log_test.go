@@ -186,7 +186,7 @@ func TestSQLiteAccessLogIsDurableAndAppendOnly(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, got, 1)
 		assert.Equal(t, "r1", got[0].ID)
-		assert.Equal(t, []string{"k1", "k2"}, got[0].ClientIDs)
+		assert.Equal(t, []string{client}, got[0].ClientIDs, "a listing names only the client asked about")
 		assert.True(t, got[0].At.Equal(at))
 		assert.Equal(t, map[string]string{"sessionId": "s1"}, got[0].Objects)
 	}

@@ -123,7 +123,7 @@ func (a *accountRoutes) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !m.Actor.Is(domain.RoleSystemAdmin) {
 		key, err := identity.NormalizeUsername(req.Username)
 		if err != nil {
-			key = req.Username
+			key = limiterKeyOf(req.Username)
 		}
 		if err := a.limiter.allow(key, clientAddress(r), a.clock()); err != nil {
 			WriteError(w, r, err)

@@ -112,7 +112,7 @@ func (a *authRoutes) token(w http.ResponseWriter, r *http.Request) {
 	// share a bucket; a name that does not normalize is keyed as given.
 	key, err := identity.NormalizeUsername(req.Username)
 	if err != nil {
-		key = req.Username
+		key = limiterKeyOf(req.Username)
 	}
 	if err := a.limiter.allow(key, clientAddress(r), a.clock()); err != nil {
 		WriteError(w, r, err)

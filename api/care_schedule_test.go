@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/careflow/careflow/commands"
+	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/books"
 	"github.com/careflow/careflow/domain/plans"
 	"github.com/careflow/careflow/projections/views"
@@ -105,4 +106,25 @@ func TestActivateSessionByHand(t *testing.T) {
 
 	rec = w.do(w.p1, "POST", path, map[string]any{})
 	assert.Equal(t, http.StatusConflict, rec.Code, "an active session is not activated again")
+}
+
+// Clinic admins and auditors read a session without the care team's
+// discussion and notes, as on those routes; providers see them.
+func TestSessionViewHidesDiscussionAndNotesFromStaff(t *testing.T) {
+	w := newCareWorld(t)
+	out, _ := w.scheduleForK1(1)
+	s1 := out.Sessions[0].ID
+	w.ok(http.StatusCreated, nil, w.p2, "POST", "/v1/sessions/"+s1+"/discussion", map[string]string{"text": secretDiscussion})
+	w.ok(http.StatusCreated, nil, w.p1, "POST", "/v1/sessions/"+s1+"/notes", map[string]string{"text": secretNote})
+
+	for _, staff := range []domain.Actor{w.admin1, w.auditor1} {
+		rec := w.do(staff, "GET", "/v1/sessions/"+s1, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		assert.NotContains(t, rec.Body.String(), secretDiscussion, "%s", staff.Role)
+		assert.NotContains(t, rec.Body.String(), secretNote, "%s", staff.Role)
+	}
+	rec := w.do(w.p1, "GET", "/v1/sessions/"+s1, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), secretDiscussion, "the care team sees its discussion")
+	assert.Contains(t, rec.Body.String(), secretNote)
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -105,4 +107,12 @@ func (l *loginLimiter) allow(username, addr string, now time.Time) error {
 		return RateLimited(wait)
 	}
 	return nil
+}
+
+// limiterKeyOf is the limiter key of a username that does not normalize:
+// a fixed-size digest, so an attacker's megabyte-long "username" costs the
+// limiter 64 bytes, not a megabyte.
+func limiterKeyOf(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return "raw:" + hex.EncodeToString(sum[:])
 }

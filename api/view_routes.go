@@ -120,6 +120,11 @@ func (c *careRoutes) getSession(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	if p.Role != domain.RoleProvider {
+		// Discussion and notes are the care team's alone (as on their own
+		// routes): clinic admins and auditors see the session without them.
+		s.Discussion, s.Notes = nil, nil
+	}
 	sessionETag(w, h)
 	c.answer(w, r, sessionAccess(h), s)
 }

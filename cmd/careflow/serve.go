@@ -68,16 +68,31 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	// The projections and the chainer follow the log until the HTTP server
 	// has stopped.
+	// If one of them stops on its own (its log subscription failed), the
+	// service stops too, loudly, rather than serving ever staler views:
+	// a supervisor restarts it and they resume from their checkpoints.
 	projCtx, stopProjections := context.WithCancel(context.Background())
-	projDone := make(chan error, 3)
-	go func() { projDone <- a.runner.Run(projCtx) }()
-	go func() { projDone <- a.runner.ServeRequests(projCtx, time.Second) }()
-	go func() { projDone <- chainer.Run(projCtx) }()
+	followers := map[string]func(context.Context) error{
+		"projections":         a.runner.Run,
+		"projection requests": func(ctx context.Context) error { return a.runner.ServeRequests(ctx, time.Second) },
+		"chain":               chainer.Run,
+	}
+	projDone := make(chan error, len(followers))
+	died := make(chan error, len(followers))
+	for name, run := range followers {
+		go func() {
+			err := run(projCtx)
+			if projCtx.Err() == nil {
+				died <- fmt.Errorf("%s stopped: %w", name, err)
+			}
+			projDone <- err
+		}()
+	}
 	defer func() {
 		stopProjections()
-		for range 3 {
+		for range followers {
 			if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("projections stopped", "err", err)
+				log.Error("log follower stopped", "err", err)
 			}
 		}
 	}()
@@ -108,6 +123,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("careflow serving", "addr", ln.Addr().String(), "store", cfg.StoreURL)
@@ -117,9 +134,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var stopErr error
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
+	case stopErr = <-died:
+		log.Error("careflow stopping: a log follower died", "err", stopErr)
 	case <-ctx.Done():
 	}
 	log.Info("careflow stopping", "timeout", cfg.ShutdownTimeout)
@@ -129,5 +149,5 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("careflow stopped")
-	return nil
+	return stopErr
 }

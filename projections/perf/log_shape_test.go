@@ -33,7 +33,7 @@ func TestCareHistoryIsProjectedByEveryProjection(t *testing.T) {
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "events.db")}, eventstore.Options{Types: reg})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, store.Close()) }()
-	const clients = 25
+	const clients = 8
 	writeCareHistory(t, store, reg, clients)
 	head, err := store.HeadPosition(ctx)
 	require.NoError(t, err)
