@@ -44,5 +44,13 @@ func (o *Organization) clientFor(ctx context.Context, a domain.Actor, clientID, 
 	if err := mayManageClient(a, clinic, client, what); err != nil {
 		return nil, nil, err
 	}
+	if a.Is(domain.RoleProvider) {
+		// A deactivated provider stops acting in every clinic, although
+		// they still appear on care teams until someone changes them.
+		p, err := o.loadProvider(ctx, a.ID)
+		if err != nil || !p.Active() {
+			return nil, nil, domain.Forbidden("provider-inactive", "provider %s is not active and may not %s", a.ID, what)
+		}
+	}
 	return client, clinic, nil
 }

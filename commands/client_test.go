@@ -131,3 +131,21 @@ func TestDeactivateAndReactivateClient(t *testing.T) {
 	w.requireRefused(reactivate(orgCA2, "k1"), before, domain.KindNotFound, "client-not-found")
 	w.requireRefused(reactivate(orgCA1, "k1"), before, domain.KindConflict, "client-active")
 }
+
+// A provider deactivated while on a care team can no longer manage the
+// client, though the team still lists them.
+func TestDeactivatedProviderMayNotManageClients(t *testing.T) {
+	w := newOrgWorld(t)
+	_, err := w.org.ChangeCareTeam(w.ctx, orgMeta(orgCA1), commands.ChangeCareTeam{ClientID: "k1", CareTeam: []string{"p1", "p2"}})
+	require.NoError(t, err)
+	w.given(commands.StreamProvider, "p2", organization.ProviderDeactivated{ProviderID: "p2"})
+	before := w.head()
+
+	_, err = w.org.ChangeCareTeam(w.ctx, orgMeta(orgP2), commands.ChangeCareTeam{ClientID: "k1", CareTeam: []string{"p2"}})
+	w.requireRefused(err, before, domain.KindForbidden, "provider-inactive")
+	_, err = w.org.DeactivateClient(w.ctx, orgMeta(orgP2), commands.DeactivateClient{ClientID: "k1"})
+	w.requireRefused(err, before, domain.KindForbidden, "provider-inactive")
+
+	_, err = w.org.ChangeCareTeam(w.ctx, orgMeta(orgP1), commands.ChangeCareTeam{ClientID: "k1", CareTeam: []string{"p1"}})
+	require.NoError(t, err, "an active provider on the team still may")
+}

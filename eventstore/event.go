@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -38,6 +40,9 @@ func (s StreamID) Validate() error {
 	}
 	if len(s.ID) > 200 {
 		return fmt.Errorf("%w: stream id is longer than 200 bytes", ErrInvalidStream)
+	}
+	if !utf8.ValidString(s.ID) || strings.IndexFunc(s.ID, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: stream id %q holds invalid UTF-8 or control characters", ErrInvalidStream, s.ID)
 	}
 	if !streamTypePattern.MatchString(s.Type) {
 		return fmt.Errorf("%w: stream type %q must match %s", ErrInvalidStream, s.Type, streamTypePattern)

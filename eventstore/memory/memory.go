@@ -4,8 +4,11 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/google/uuid"
 
 	"github.com/careflow/careflow/eventstore"
 )
@@ -25,6 +28,7 @@ type Store struct {
 	log      []eventstore.RecordedEvent // log[i].Position == i+1
 	streams  map[eventstore.StreamID][]int
 	commands map[commandKey]eventstore.AppendResult
+	ids      map[uuid.UUID]bool
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -36,6 +40,7 @@ func New(opts eventstore.Options) *Store {
 		signal:   eventstore.NewSignal(),
 		streams:  map[eventstore.StreamID][]int{},
 		commands: map[commandKey]eventstore.AppendResult{},
+		ids:      map[uuid.UUID]bool{},
 	}
 }
 
@@ -61,6 +66,11 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	if err := eventstore.CheckExpected(stream, expected, current); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	for i, e := range events {
+		if s.ids[e.ID] {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %d (%s): event id %s is already stored", eventstore.ErrInvalidEvent, i, e.Type, e.ID)
+		}
+	}
 	now := s.opts.Clock().UTC()
 	result := eventstore.AppendResult{Stream: stream, Version: current + int64(len(events))}
 	for i, e := range events {
@@ -76,8 +86,9 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 			RecordedAt:    now,
 		}
 		s.log = append(s.log, rec)
+		s.ids[e.ID] = true
 		s.streams[stream] = append(s.streams[stream], len(s.log)-1)
-		result.Events = append(result.Events, rec)
+		result.Events = append(result.Events, cloned(rec))
 	}
 	if commandID != "" {
 		s.commands[commandKey{stream, commandID}] = result
@@ -105,7 +116,7 @@ func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from
 	}
 	out := make([]eventstore.RecordedEvent, 0, int64(len(idx))-start)
 	for _, i := range idx[start:] {
-		out = append(out, s.log[i])
+		out = append(out, cloned(s.log[i]))
 	}
 	return out, nil
 }
@@ -123,7 +134,17 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 		return nil, nil
 	}
 	end := min(afterPosition+int64(limit), int64(len(s.log)))
-	return slices.Clone(s.log[afterPosition:end]), nil
+	out := make([]eventstore.RecordedEvent, 0, end-afterPosition)
+	for _, e := range s.log[afterPosition:end] {
+		out = append(out, cloned(e))
+	}
+	return out, nil
+}
+
+// cloned copies an event's data, so no caller can change stored history.
+func cloned(e eventstore.RecordedEvent) eventstore.RecordedEvent {
+	e.Data = slices.Clone(e.Data)
+	return e
 }
 
 func (s *Store) Subscribe(ctx context.Context, afterPosition int64, handle func(eventstore.RecordedEvent) error) error {

@@ -282,9 +282,21 @@ func (s *Store) writeGroup(batch []*appendRequest) {
 		return
 	}
 	outcomes, err := s.execGroup(context.Background(), newGroup(live))
-	if err != nil {
+	var refused *pgconn.PgError
+	if errors.As(err, &refused) {
+		// The server refused the statement, so nothing of it committed:
+		// run each append alone so the error reaches the right caller.
 		for _, r := range live {
 			r.answer(s.appendAlone(r))
+		}
+		return
+	}
+	if err != nil {
+		// The connection failed: the group may or may not have committed.
+		// Running it again could write twice; every caller hears the error
+		// and a retry with its command id is answered from the store.
+		for _, r := range live {
+			r.answer(eventstore.AppendResult{}, fmt.Errorf("postgres: append: %w", err))
 		}
 		return
 	}
@@ -293,20 +305,28 @@ func (s *Store) writeGroup(batch []*appendRequest) {
 	}
 }
 
-// appendAlone writes one append in its own statement, with its caller's
-// context. When it loses a race for the stream's next version it runs
-// again: the next run sees the winner and answers with a conflict, a
-// duplicate, or (for AnyVersion) success.
+// appendAlone writes one append in its own statement. The writer took the
+// request while its caller still waited; from here its context no longer
+// matters (as in the SQLite store): a statement cancelled between the
+// server's commit and the reply would report a failure for stored events.
+// When it loses a race for the stream's next version it runs again: the
+// next run sees the winner and answers with a conflict, a duplicate, or
+// (for AnyVersion) success.
 func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
 	g := newGroup([]*appendRequest{r})
+	ctx := context.WithoutCancel(r.ctx)
 	for attempt := 1; ; attempt++ {
-		outcomes, err := s.execGroup(r.ctx, g)
+		outcomes, err := s.execGroup(ctx, g)
 		if err == nil {
 			return outcomes[0].result, outcomes[0].err
 		}
 		err = appendError(r, err)
-		if !errors.Is(err, errLostVersionRace) || attempt == maxAppendAttempts {
+		if !errors.Is(err, errLostVersionRace) {
 			return eventstore.AppendResult{}, err
+		}
+		if attempt == maxAppendAttempts {
+			// Still a concurrency conflict for callers that retry on one.
+			return eventstore.AppendResult{}, fmt.Errorf("%w: %w", eventstore.ErrConcurrency, err)
 		}
 	}
 }

@@ -543,6 +543,8 @@ func testBadInput(t *testing.T, newStore Factory) {
 	}{
 		{"empty stream id", eventstore.StreamID{Type: "session"}, one(func(*eventstore.NewEvent) {}), eventstore.ErrInvalidStream, "empty"},
 		{"bad stream type", eventstore.StreamID{Type: "Bad-Type", ID: "1"}, one(func(*eventstore.NewEvent) {}), eventstore.ErrInvalidStream, "Bad-Type"},
+		{"NUL in stream id", eventstore.StreamID{Type: "session", ID: "a\x00b"}, one(func(*eventstore.NewEvent) {}), eventstore.ErrInvalidStream, "control"},
+		{"invalid UTF-8 in stream id", eventstore.StreamID{Type: "session", ID: "a\xffb"}, one(func(*eventstore.NewEvent) {}), eventstore.ErrInvalidStream, "UTF-8"},
 		{"no events", stream, nil, eventstore.ErrInvalidEvent, "no events"},
 		{"no type", stream, one(func(e *eventstore.NewEvent) { e.Type = "" }), eventstore.ErrInvalidEvent, "no type"},
 		{"unknown type", stream, one(func(e *eventstore.NewEvent) { e.Type = "test.unheard_of" }), eventstore.ErrUnknownEventType, "test.unheard_of"},
@@ -558,7 +560,15 @@ func testBadInput(t *testing.T, newStore Factory) {
 			assert.Contains(t, err.Error(), c.mention, c.name)
 		}
 	}
-	_, err := s.Append(ctx, stream, eventstore.ExpectedVersion(-2), []eventstore.NewEvent{Event("x")})
+	stored, err := s.Append(ctx, Stream("session"), eventstore.NoStream, []eventstore.NewEvent{Event("first")})
+	require.NoError(t, err)
+	reused := Event("again")
+	reused.ID = stored.Events[0].ID
+	_, err = s.Append(ctx, Stream("session"), eventstore.NoStream, []eventstore.NewEvent{reused})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidEvent, "an event id is stored once")
+	storedHead := stored.LastPosition()
+
+	_, err = s.Append(ctx, stream, eventstore.ExpectedVersion(-2), []eventstore.NewEvent{Event("x")})
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "expected version below AnyVersion")
 
 	_, err = s.ReadStream(ctx, stream, -1)
@@ -574,7 +584,7 @@ func testBadInput(t *testing.T, newStore Factory) {
 
 	head, err := s.HeadPosition(ctx)
 	require.NoError(t, err)
-	assert.Zero(t, head, "no bad append wrote anything")
+	assert.Equal(t, storedHead, head, "no bad append wrote anything")
 }
 
 func testContextCancellation(t *testing.T, newStore Factory) {
