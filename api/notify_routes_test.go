@@ -52,7 +52,8 @@ func newReactionsWorld(t *testing.T) *reactionsWorld {
 	w.rx, err = reactions.New(ctx, reactions.Config{
 		DB: w.db, Store: w.store, Codec: w.reg, Care: w.care, Clients: w.org, Staff: w.org,
 		Deliverer: notify.LogDeliverer{Logger: slog.New(slog.DiscardHandler)}, Clock: w.clock.Now,
-		Jitter: func(time.Duration) time.Duration { return 0 },
+		Jitter:                      func(time.Duration) time.Duration { return 0 },
+		WebhookAllowInternalTargets: true, // the receivers run on 127.0.0.1
 	})
 	require.NoError(t, err)
 	w.notifier, err = reactions.NewCareNotifier(w.reg, w.org, w.rx.Notifications(), nil, nil)

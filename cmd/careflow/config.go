@@ -71,6 +71,9 @@ type Config struct {
 	// StoreAllowAsyncCommit runs on a PostgreSQL server with
 	// synchronous_commit=off, which acknowledges commits it can lose.
 	StoreAllowAsyncCommit bool `mapstructure:"store_allow_async_commit"`
+	// WebhooksAllowInternal lets webhook endpoints point at loopback and
+	// private addresses (development only).
+	WebhooksAllowInternal bool `mapstructure:"webhooks_allow_internal"`
 	// Demo seeds the demo clinic at start (serve --demo only; not a setting).
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
@@ -125,6 +128,7 @@ var settings = []struct{ key, flag, help string }{
 	{"data_dir", "data-dir", "directory for local files when the event store is PostgreSQL"},
 	{"store_migrate", "store-migrate", "create or upgrade a PostgreSQL store's schema at start"},
 	{"store_allow_async_commit", "store-allow-async-commit", "run on a PostgreSQL server with synchronous_commit=off (acknowledged events can be lost)"},
+	{"webhooks_allow_internal", "webhooks-allow-internal", "let webhooks reach loopback and private addresses (development only)"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -155,6 +159,7 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", d.DataDir, settings[21].help)
 	fs.Bool("store-migrate", d.StoreMigrate, settings[22].help)
 	fs.Bool("store-allow-async-commit", d.StoreAllowAsyncCommit, settings[23].help)
+	fs.Bool("webhooks-allow-internal", d.WebhooksAllowInternal, settings[24].help)
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -186,6 +191,7 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("data_dir", d.DataDir)
 	v.SetDefault("store_migrate", d.StoreMigrate)
 	v.SetDefault("store_allow_async_commit", d.StoreAllowAsyncCommit)
+	v.SetDefault("webhooks_allow_internal", d.WebhooksAllowInternal)
 
 	file, _ := fs.GetString("config")
 	if file == "" {

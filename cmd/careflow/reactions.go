@@ -53,7 +53,7 @@ func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
 	if b.reactions, err = reactions.New(ctx, reactions.Config{
 		DB: b.db, Store: a.store, Codec: a.codec,
 		Care: commands.NewCare(a.deps, org), Clients: org, Staff: org,
-		Deliverer: deliverer, Logger: a.log,
+		Deliverer: deliverer, Logger: a.log, WebhookAllowInternalTargets: a.cfg.WebhooksAllowInternal,
 	}); err != nil {
 		return nil, err
 	}

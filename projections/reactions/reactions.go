@@ -64,6 +64,9 @@ type Config struct {
 	NewID func() uuid.UUID
 	// HTTPClient sends webhooks (must not follow redirects); nil makes one.
 	HTTPClient *http.Client
+	// WebhookAllowInternalTargets lets webhooks reach loopback and private
+	// addresses (development and tests only).
+	WebhookAllowInternalTargets bool
 	// Webhook retry tuning; zero values take WebhookConfig's defaults.
 	WebhookRetryInitial time.Duration
 	WebhookRetryMax     time.Duration
@@ -127,7 +130,8 @@ func New(ctx context.Context, cfg Config) (*Reactions, error) {
 		return nil, err
 	}
 	if r.webhooks, err = NewWebhooks(ctx, WebhookConfig{
-		DB: cfg.DB, Codec: cfg.Codec, Staff: cfg.Staff, Notifications: r.notifications, Clock: cfg.Clock, NewID: cfg.NewID,
+		DB: cfg.DB, AllowInternalTargets: cfg.WebhookAllowInternalTargets,
+		Codec: cfg.Codec, Staff: cfg.Staff, Notifications: r.notifications, Clock: cfg.Clock, NewID: cfg.NewID,
 		Client: cfg.HTTPClient, RetryInitial: cfg.WebhookRetryInitial, RetryMax: cfg.WebhookRetryMax,
 		RetryWindow: cfg.WebhookRetryWindow, OrderGrace: cfg.WebhookOrderGrace, Jitter: cfg.Jitter, MaxWait: cfg.MaxWait, Logger: cfg.Logger,
 		Notified: r.NudgePump,

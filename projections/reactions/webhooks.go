@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -81,11 +82,16 @@ type Attempt struct {
 type WebhookConfig struct {
 	// DB holds the endpoint, delivery and attempt tables; the bus inbox
 	// must live in the same database.
-	DB            *sql.DB
-	Codec         *codec.Registry
-	Staff         commands.StaffDirectory
-	Notifications *notify.Store
-	Clock         func() time.Time
+	DB *sql.DB
+	// AllowInternalTargets lets endpoints point at loopback, private and
+	// link-local addresses (and plain http to loopback). Off in
+	// production: a clinic admin must not make careflow call its own
+	// machine or network.
+	AllowInternalTargets bool
+	Codec                *codec.Registry
+	Staff                commands.StaffDirectory
+	Notifications        *notify.Store
+	Clock                func() time.Time
 	// NewID makes endpoint ids; defaults to uuid.New.
 	NewID func() uuid.UUID
 	// Client sends deliveries. It must not follow redirects (a redirect
@@ -154,6 +160,12 @@ func NewWebhooks(ctx context.Context, cfg WebhookConfig) (*Webhooks, error) {
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if !cfg.AllowInternalTargets {
+			// A public name can resolve to an internal address: check the
+			// address actually dialled, not only the URL.
+			dialer := &net.Dialer{Timeout: 10 * time.Second, Control: refuseInternalAddress}
+			cfg.Client.Transport = &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second}
+		}
 	}
 	if cfg.RetryInitial == 0 {
 		cfg.RetryInitial = 30 * time.Second
@@ -284,7 +296,7 @@ func (w *Webhooks) RegisterWebhook(ctx context.Context, admin domain.Actor, clin
 		return Endpoint{}, err
 	}
 	var errs domain.ValidationErrors
-	cleanURL, err := ValidateWebhookURL(rawURL)
+	cleanURL, err := ValidateWebhookURL(rawURL, w.cfg.AllowInternalTargets)
 	if err != nil {
 		errs = append(errs, err.(*domain.Error))
 	}
@@ -473,10 +485,12 @@ func (w *Webhooks) authorize(ctx context.Context, admin domain.Actor, clinicID, 
 	return nil
 }
 
-// ValidateWebhookURL accepts an absolute https URL, or an http URL whose
-// host is loopback (localhost, 127.0.0.0/8, ::1), without credentials or
-// fragment, and returns it normalized.
-func ValidateWebhookURL(raw string) (string, error) {
+// ValidateWebhookURL accepts an absolute https URL without credentials or
+// fragment and returns it normalized. Unless allowInternal, the host must
+// not be a loopback, private, link-local or unspecified address (or
+// localhost); with allowInternal, plain http to a loopback host is allowed
+// too (for a receiver on the same machine in development and tests).
+func ValidateWebhookURL(raw string, allowInternal bool) (string, error) {
 	invalid := func(format string, args ...any) error {
 		return domain.Validation("webhook-url-invalid", "url", format, args...)
 	}
@@ -497,18 +511,40 @@ func ValidateWebhookURL(raw string) (string, error) {
 	if host == "" {
 		return "", invalid("the URL needs a host")
 	}
+	if !allowInternal && (isLoopback(host) || isInternalIP(net.ParseIP(host))) {
+		return "", invalid("the URL must not point at this machine or a private network")
+	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
-		if !isLoopback(host) {
-			return "", invalid("plain http is allowed only to a loopback host; use https")
+		if !allowInternal || !isLoopback(host) {
+			return "", invalid("the scheme must be https")
 		}
 	default:
-		return "", invalid("the scheme must be https (or http to a loopback host)")
+		return "", invalid("the scheme must be https")
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
 	return u.String(), nil
+}
+
+// isInternalIP: addresses a webhook must not reach from careflow's host.
+func isInternalIP(ip net.IP) bool {
+	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast())
+}
+
+// refuseInternalAddress is a dialer Control: it refuses a connection to an
+// internal address whatever name led there.
+func refuseInternalAddress(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if isInternalIP(net.ParseIP(host)) {
+		return fmt.Errorf("webhook: refusing to connect to internal address %s", host)
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {
