@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 // AccessRecord is one read of protected health information: who read
@@ -34,6 +36,15 @@ type AccessRecord struct {
 	ClientIDs []string `json:"clientIds"`
 	// Objects names what was read: {"sessionId": "...", ...}.
 	Objects map[string]string `json:"objects"`
+	// Basis is why the reader was allowed (BasisSelf, BasisCareTeam,
+	// BasisClinicRole, BasisEmergency, BasisSystemAdmin); empty on records
+	// made before it was kept.
+	Basis string `json:"basis,omitempty"`
+	// BreakGlass marks a read under an emergency access grant, named by
+	// EmergencyGrantID with its EmergencyReason.
+	BreakGlass       bool   `json:"breakGlass"`
+	EmergencyGrantID string `json:"emergencyGrantId,omitempty"`
+	EmergencyReason  string `json:"emergencyReason,omitempty"`
 }
 
 // AccessLog is the durable log of PHI reads, kept apart from the clinical
@@ -45,6 +56,11 @@ type AccessLog interface {
 	// ForClient lists the reads of clientID's information with Seq above
 	// after, oldest first, at most limit of them.
 	ForClient(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error)
+	// Disclosures is ForClient restricted to reads at or after since by
+	// anyone but the client and their care team (Basis other than
+	// BasisSelf and BasisCareTeam; for records without a basis, readers
+	// other than clients and providers).
+	Disclosures(ctx context.Context, clientID string, since time.Time, after int64, limit int) ([]AccessRecord, error)
 }
 
 // SQLiteAccessLog is an AccessLog in its own SQLite file (WAL,
@@ -113,6 +129,10 @@ func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, er
 	if _, err := db.ExecContext(ctx, accessLogSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("access log: schema: %w", err)
+	}
+	if err := upgradeAccessLog(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	l := &SQLiteAccessLog{db: db, requests: make(chan *recordRequest, 4*maxRecordGroup), stopped: make(chan struct{})}
 	go l.write()
@@ -235,14 +255,13 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 // insertRecord writes one record and its clients.
 func insertRecord(ctx context.Context, tx *sql.Tx, r *recordRequest) error {
 	rec := r.rec
-	res, err := tx.ExecContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
-		request_id, purpose, clinic_id, objects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// RETURNING rather than LastInsertId, which PostgreSQL's driver lacks.
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
+		request_id, purpose, clinic_id, objects, basis, grant_id, grant_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING seq`,
 		rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
-		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects)
-	if err != nil {
-		return fmt.Errorf("access log: insert: %w", err)
-	}
-	seq, err := res.LastInsertId()
+		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason).Scan(&seq)
 	if err != nil {
 		return fmt.Errorf("access log: insert: %w", err)
 	}
@@ -256,13 +275,25 @@ func insertRecord(ctx context.Context, tx *sql.Tx, r *recordRequest) error {
 
 // ForClient implements AccessLog.
 func (l *SQLiteAccessLog) ForClient(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error) {
+	return l.list(ctx, clientID, "", nil, after, limit)
+}
+
+// Disclosures implements AccessLog.
+func (l *SQLiteAccessLog) Disclosures(ctx context.Context, clientID string, since time.Time, after int64, limit int) ([]AccessRecord, error) {
+	return l.list(ctx, clientID, ` AND r.at >= ? AND r.basis NOT IN ('self', 'care_team')
+		AND NOT (r.basis = '' AND r.role IN ('client', 'provider'))`, []any{since.UTC().UnixNano()}, after, limit)
+}
+
+// list reads clientID's records above after, with the extra condition.
+func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args []any, after int64, limit int) ([]AccessRecord, error) {
 	if limit < 1 {
 		return nil, errors.New("access log: limit must be positive")
 	}
 	rows, err := l.db.QueryContext(ctx, `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
-		r.request_id, r.purpose, r.clinic_id, r.objects
+		r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
 		FROM access_record_clients c JOIN access_records r ON r.seq = c.seq
-		WHERE c.client_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`, clientID, after, limit)
+		WHERE c.client_id = ? AND c.seq > ?`+where+` ORDER BY c.seq LIMIT ?`,
+		append(append([]any{clientID, after}, args...), limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("access log: list: %w", err)
 	}
@@ -274,11 +305,12 @@ func (l *SQLiteAccessLog) ForClient(ctx context.Context, clientID string, after 
 			objects string
 		)
 		if err := rows.Scan(&rec.Seq, &rec.ID, &at, &rec.UserID, &rec.ActorID, &rec.Role, &rec.Method, &rec.Route,
-			&rec.RequestID, &rec.Purpose, &rec.ClinicID, &objects); err != nil {
+			&rec.RequestID, &rec.Purpose, &rec.ClinicID, &objects, &rec.Basis, &rec.EmergencyGrantID, &rec.EmergencyReason); err != nil {
 			_ = rows.Close()
 			return nil, fmt.Errorf("access log: list: %w", err)
 		}
 		rec.At = time.Unix(0, at).UTC()
+		rec.BreakGlass = rec.Basis == BasisEmergency
 		if err := json.Unmarshal([]byte(objects), &rec.Objects); err != nil {
 			_ = rows.Close()
 			return nil, fmt.Errorf("access log: record %d: %w", rec.Seq, err)
@@ -297,4 +329,39 @@ func (l *SQLiteAccessLog) ForClient(ctx context.Context, clientID string, after 
 		out[i].ClientIDs = []string{clientID}
 	}
 	return out, nil
+}
+
+// upgradeAccessLog adds the columns later versions keep to a log made by
+// an earlier one (records written before keep them empty).
+func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
+	have := map[string]bool{}
+	columns := `SELECT name FROM pragma_table_info('access_records')`
+	if pgsql.Is(db) {
+		columns = `SELECT column_name::text FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'access_records'`
+	}
+	rows, err := db.QueryContext(ctx, columns)
+	if err != nil {
+		return fmt.Errorf("access log: read schema: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("access log: read schema: %w", err)
+		}
+		have[name] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("access log: read schema: %w", err)
+	}
+	for _, col := range []string{"basis", "grant_id", "grant_reason"} {
+		if have[col] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE access_records ADD COLUMN `+col+` TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("access log: add column %s: %w", col, err)
+		}
+	}
+	return nil
 }

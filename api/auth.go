@@ -29,6 +29,9 @@ type Principal struct {
 	Clinics []string
 	// TokenID is the access token's jti.
 	TokenID string
+	// IssuedAt is the access token's iat (whole seconds): a token issued
+	// before its user's sessions were ended is refused (sessions.go).
+	IssuedAt time.Time
 }
 
 // Actor is the domain actor of the principal.
@@ -165,7 +168,7 @@ func (t *Tokens) Verify(raw string) (Principal, error) {
 		return Principal{}, invalidToken(errors.New("token lifetime exceeds the maximum"))
 	}
 	return Principal{UserID: claims.Subject, ActorID: claims.ActorID, Role: claims.Role,
-		Clinics: claims.Clinics, TokenID: claims.ID}, nil
+		Clinics: claims.Clinics, TokenID: claims.ID, IssuedAt: claims.IssuedAt.UTC()}, nil
 }
 
 func invalidToken(cause error) error {

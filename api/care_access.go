@@ -69,8 +69,16 @@ func (c *careRoutes) session(ctx context.Context, id string) (sessionHeader, err
 
 // mayReadClient checks p may read clientID's records; notFound is what
 // a principal outside the client's clinic hears. It returns the client's
-// clinic.
+// clinic, and notes in the request's accessNote on what basis the read is
+// allowed (for the access log and the accounting of disclosures).
+//
+// Break-glass (emergency.go): an admin holding a live emergency grant on
+// the client may read as the care team could (emergencyRoutes), and their
+// reads are marked with the grant. Without one, a clinic admin or auditor
+// reads only what their clinic role allows (the oversight routes), and an
+// institute or system admin nothing.
 func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID string, notFound error) (string, error) {
+	note := accessNoteFrom(ctx)
 	if p.Role == domain.RoleClient {
 		if p.ActorID != clientID {
 			return "", notFound
@@ -82,6 +90,7 @@ func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID st
 			}
 			return "", err
 		}
+		note.set(BasisSelf, nil)
 		return facts.ClinicID, nil
 	}
 	facts, err := c.cfg.Directory.ClientFacts(ctx, clientID)
@@ -92,19 +101,31 @@ func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID st
 		return "", err
 	}
 	if p.Role == domain.RoleProvider && facts.OnTeam(p.ActorID) {
+		note.set(BasisCareTeam, nil)
 		return facts.ClinicID, nil
+	}
+	if slices.Contains(emergencyRoles(), p.Role) {
+		if g, ok := facts.ActiveGrant(p.ActorID, c.clock()); ok {
+			note.set(BasisEmergency, &g)
+			return facts.ClinicID, nil
+		}
 	}
 	roles, err := c.clinicRoles(ctx, facts.ClinicID, p.ActorID)
 	if err != nil {
 		return "", err
 	}
+	inClinic := p.Role == domain.RoleSystemAdmin || slices.Contains(roles, p.Role)
 	switch {
 	case p.Role == domain.RoleProvider && slices.Contains(roles, domain.RoleProvider):
 		return "", domain.Forbidden("not-on-care-team", "this provider is not on the client's care team")
-	case p.Role != domain.RoleProvider && slices.Contains(roles, p.Role):
-		return facts.ClinicID, nil
+	case !inClinic:
+		return "", notFound
+	case emergencyRoutes[note.route] || p.Role == domain.RoleSystemAdmin || p.Role == domain.RoleInstituteAdmin:
+		return "", domain.Forbidden("emergency-access-required",
+			"this record is the care team's; an admin reads it only under a live emergency access grant")
 	}
-	return "", notFound
+	note.set(BasisClinicRole, nil)
+	return facts.ClinicID, nil
 }
 
 // mayReadClinic checks p holds its role in clinicID now.
@@ -226,6 +247,7 @@ func (c *careRoutes) answer(w http.ResponseWriter, r *http.Request, a access, bo
 		Method: r.Method, Route: r.Pattern, RequestID: RequestID(r.Context()), Purpose: why,
 		ClinicID: a.clinicID, ClientIDs: a.clients, Objects: a.objects,
 	}
+	accessNoteFrom(r.Context()).stamp(&rec, p.Role)
 	if err := c.cfg.AccessLog.Record(r.Context(), rec); err != nil {
 		WriteError(w, r, fmt.Errorf("record access: %w", err))
 		return

@@ -208,11 +208,12 @@ func registerCareRoutes(rt *Router, cfg CareConfig, store eventstore.Store, cloc
 		"GET /v1/audit/streams/{streamId}":              c.streamHistory,
 		"GET /v1/clients/{clientId}/access-log":         c.accessLog,
 	}
+	routes["GET /v1/clients/{clientId}/disclosures"] = c.disclosures
 	for pattern, h := range routes {
 		if !cfg.configured() {
 			h = careNotConfigured
 		}
-		rt.HandleFunc(pattern, h)
+		rt.Handle(pattern, withAccessNote(pattern, h))
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 // careWaitBound bounds read-your-write waits in care tests: reads return
@@ -82,7 +83,9 @@ func newCareWorld(t testing.TB, adjust ...func(*CareConfig)) *careWorld {
 	dir := t.TempDir()
 	w.db, err = projections.OpenDB(ctx, filepath.Join(dir, "views.db"))
 	require.NoError(t, err)
-	all := append(views.All(reg), audit.NewTrail(), NewAssignmentIndex())
+	phi, err := views.All(reg, viewstest.NewSealer())
+	require.NoError(t, err)
+	all := append(phi, audit.NewTrail(), NewAssignmentIndex())
 	w.runner, err = projections.NewRunner(store, w.db, nil, all...)
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)

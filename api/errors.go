@@ -107,6 +107,10 @@ func problemOf(err error) *Error {
 		return domainProblem(de, err)
 	}
 	switch {
+	case errors.Is(err, eventstore.ErrKeyDestroyed):
+		// A command that would record PHI for a forgotten client.
+		return &Error{Status: http.StatusGone, Slug: SlugClientForgotten,
+			Detail: "the client was forgotten (erased); nothing new can be recorded for them", Cause: err}
 	case errors.Is(err, eventstore.ErrConcurrency):
 		return &Error{Status: http.StatusConflict, Slug: SlugConcurrency,
 			Detail: "the resource was changed by another request at the same time; reload and retry", Cause: err}

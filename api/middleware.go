@@ -125,9 +125,17 @@ func withRecoverer(next http.Handler) http.Handler {
 	})
 }
 
+// HSTSValue is the Strict-Transport-Security of every response over
+// HTTPS: two years, subdomains included.
+const HSTSValue = "max-age=63072000; includeSubDomains"
+
 // withSecurityHeaders sets the headers every response of a JSON API
-// holding PHI should carry.
-func withSecurityHeaders(next http.Handler) http.Handler {
+// holding PHI should carry. Cache-Control: no-store keeps PHI out of
+// browser and proxy caches. Strict-Transport-Security is sent when the
+// request came over TLS, or always when behindTLSProxy says a proxy
+// terminates TLS in front of the service (browsers ignore it over plain
+// HTTP, so it is harmless there).
+func withSecurityHeaders(behindTLSProxy bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -135,6 +143,9 @@ func withSecurityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil || behindTLSProxy {
+			h.Set("Strict-Transport-Security", HSTSValue)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -29,6 +29,8 @@ type OrganizationService interface {
 	ChangeCareTeam(ctx context.Context, m commands.Meta, cmd commands.ChangeCareTeam) (commands.Result, error)
 	DeactivateClient(ctx context.Context, m commands.Meta, cmd commands.DeactivateClient) (commands.Result, error)
 	ReactivateClient(ctx context.Context, m commands.Meta, cmd commands.ReactivateClient) (commands.Result, error)
+	GrantEmergencyAccess(ctx context.Context, m commands.Meta, cmd commands.GrantEmergencyAccess) (commands.EmergencyAccessGrant, error)
+	ForgetClient(ctx context.Context, m commands.Meta, cmd commands.ForgetClient) (commands.Result, error)
 	DefineBook(ctx context.Context, m commands.Meta, cmd commands.DefineBook) (commands.Result, error)
 	ReviseBook(ctx context.Context, m commands.Meta, cmd commands.ReviseBook) (commands.Result, error)
 	CreateDesignPlan(ctx context.Context, m commands.Meta, cmd commands.CreateDesignPlan) (commands.Result, error)
@@ -58,9 +60,14 @@ type orgRoutes struct {
 // cfg.Memberships is nil, the Directory as the token memberships.
 // cfg.Store and cfg.Clock must be set.
 func newOrgRoutes(cfg *Config) (*orgRoutes, error) {
-	reg, err := commands.NewRegistry()
-	if err != nil {
-		return nil, err
+	reg := cfg.Codec
+	if reg == nil {
+		// Tests only: the service passes its sealing registry, so that PHI
+		// is never written in clear.
+		var err error
+		if reg, err = commands.NewRegistry(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Organization == nil {
 		cfg.Organization = commands.NewOrganization(commands.Deps{
@@ -95,6 +102,7 @@ func (o *orgRoutes) register(rt *Router) {
 	rt.HandleFunc("PUT /v1/clients/{clientId}/care-team", o.changeCareTeam)
 	rt.HandleFunc("POST /v1/clients/{clientId}/deactivate", o.deactivateClient)
 	rt.HandleFunc("POST /v1/clients/{clientId}/reactivate", o.reactivateClient)
+	rt.HandleFunc("POST /v1/clients/{clientId}/forget", o.forgetClient)
 
 	rt.HandleFunc("GET /v1/books", o.listBooks)
 	rt.HandleFunc("GET /v1/books/{bookId}", o.getBook)
@@ -324,6 +332,20 @@ func (o *orgRoutes) reactivateClient(w http.ResponseWriter, r *http.Request) {
 	}
 	runCommand(w, r, http.StatusOK, func() (map[string]string, commands.Result, error) {
 		res, err := o.org.ReactivateClient(r.Context(), m, commands.ReactivateClient{ClientID: r.PathValue("clientId")})
+		return nil, res, err
+	})
+}
+
+func (o *orgRoutes) forgetClient(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	m, err := commandRequest(w, r, true, &req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	runCommand(w, r, http.StatusOK, func() (map[string]string, commands.Result, error) {
+		res, err := o.org.ForgetClient(r.Context(), m, commands.ForgetClient{
+			ClientID: r.PathValue("clientId"), Reason: req.Reason})
 		return nil, res, err
 	})
 }

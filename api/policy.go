@@ -118,6 +118,11 @@ func DefaultPolicies() Policies {
 		"GET /v1/auth/me":        Roles(AllRoles()...),
 		"POST /v1/auth/password": Roles(AllRoles()...),
 
+		// Ending a user's sessions everywhere (sessions.go): refresh tokens
+		// revoked, access tokens refused at once. System admins only: a
+		// user id does not say which clinics the user belongs to.
+		"POST /v1/users/{userId}/sessions/end": Roles(domain.RoleSystemAdmin),
+
 		// Account administration.
 		"POST /v1/accounts":                    Roles(domain.RoleSystemAdmin),
 		"POST /v1/accounts/{username}/disable": Roles(domain.RoleSystemAdmin),
@@ -145,6 +150,7 @@ func DefaultPolicies() Policies {
 		"POST /v1/clinics/{clinicId}/clients":                       Roles(domain.RoleClinicAdmin, domain.RoleProvider).WithTenant(ClinicInPath("clinicId")),
 		"PUT /v1/clients/{clientId}/care-team":                      Roles(domain.RoleClinicAdmin, domain.RoleProvider),
 		"POST /v1/clients/{clientId}/deactivate":                    Roles(domain.RoleClinicAdmin, domain.RoleProvider),
+		"POST /v1/clients/{clientId}/forget":                        Roles(domain.RoleSystemAdmin, domain.RoleInstituteAdmin),
 		"POST /v1/clients/{clientId}/reactivate":                    Roles(domain.RoleClinicAdmin, domain.RoleProvider),
 		"GET /v1/books":                                             Roles(clinicReaders()...),
 		"GET /v1/books/{bookId}":                                    Roles(clinicReaders()...),
@@ -161,31 +167,42 @@ func DefaultPolicies() Policies {
 		// clients on their care team, admins and auditors only their
 		// clinic. Discussion and notes are the care team's alone.
 		"POST /v1/sessions":                             Roles(domain.RoleProvider),
-		"GET /v1/sessions/{sessionId}":                  Roles(domain.RoleProvider, domain.RoleClient, domain.RoleClinicAdmin, domain.RoleAuditor),
+		"GET /v1/sessions/{sessionId}":                  Roles(domain.RoleProvider, domain.RoleClient, domain.RoleClinicAdmin, domain.RoleAuditor, domain.RoleInstituteAdmin, domain.RoleSystemAdmin),
 		"POST /v1/sessions/{sessionId}/assignments":     Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/close":           Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/cancel":          Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/activate":        Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/reschedule":      Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/messages":        Roles(domain.RoleProvider, domain.RoleClient),
-		"GET /v1/sessions/{sessionId}/messages":         Roles(domain.RoleProvider, domain.RoleClient),
+		"GET /v1/sessions/{sessionId}/messages":         Roles(careTeamReaders()...),
 		"POST /v1/sessions/{sessionId}/discussion":      Roles(domain.RoleProvider),
 		"GET /v1/sessions/{sessionId}/discussion":       Roles(domain.RoleProvider),
 		"POST /v1/sessions/{sessionId}/notes":           Roles(domain.RoleProvider),
 		"GET /v1/sessions/{sessionId}/notes":            Roles(domain.RoleProvider),
-		"GET /v1/assignments/{assignmentId}":            Roles(domain.RoleProvider, domain.RoleClient),
+		"GET /v1/assignments/{assignmentId}":            Roles(careTeamReaders()...),
 		"POST /v1/assignments/{assignmentId}/start":     Roles(domain.RoleClient),
 		"POST /v1/assignments/{assignmentId}/responses": Roles(domain.RoleClient),
 		"POST /v1/assignments/{assignmentId}/feedback":  Roles(domain.RoleProvider),
 		"POST /v1/assignments/{assignmentId}/comments":  Roles(domain.RoleProvider, domain.RoleClient),
-		"GET /v1/assignments/{assignmentId}/comments":   Roles(domain.RoleProvider, domain.RoleClient),
-		"GET /v1/clients/{clientId}/sessions":           Roles(domain.RoleProvider, domain.RoleClient),
-		"GET /v1/clients/{clientId}/scores":             Roles(domain.RoleProvider, domain.RoleClient),
+		"GET /v1/assignments/{assignmentId}/comments":   Roles(careTeamReaders()...),
+		"GET /v1/clients/{clientId}/sessions":           Roles(careTeamReaders()...),
+		"GET /v1/clients/{clientId}/scores":             Roles(careTeamReaders()...),
 		"GET /v1/providers/{providerId}/inbox":          Roles(domain.RoleProvider),
 		"GET /v1/clinics/{clinicId}/overview":           Roles(domain.RoleClinicAdmin, domain.RoleInstituteAdmin, domain.RoleAuditor),
 		"GET /v1/audit/clients/{clientId}/timeline":     Roles(domain.RoleAuditor, domain.RoleClinicAdmin),
 		"GET /v1/audit/streams/{streamId}":              Roles(domain.RoleAuditor, domain.RoleClinicAdmin),
 		"GET /v1/clients/{clientId}/access-log":         Roles(domain.RoleAuditor, domain.RoleClinicAdmin),
+
+		// Break-glass and the accounting of disclosures (emergency.go). An
+		// admin of the client's clinic (or its institute, or a system
+		// admin) grants themself time-limited read access, with a reason;
+		// the admin roles above (careTeamReaders, GET session) read the
+		// care team's records only under a live grant (care_access.go).
+		// The accounting lists reads by anyone outside the care team: the
+		// client reads their own (HIPAA gives them that right), auditors
+		// and clinic admins those of their clinic, system admins any.
+		"POST /v1/clients/{clientId}/emergency-access": Roles(emergencyRoles()...),
+		"GET /v1/clients/{clientId}/disclosures":       Roles(domain.RoleAuditor, domain.RoleClinicAdmin, domain.RoleSystemAdmin, domain.RoleClient),
 
 		// Notifications and webhooks (api/notify_routes.go,
 		// webhook_routes.go). Notifications are the caller's own (another
@@ -202,6 +219,13 @@ func DefaultPolicies() Policies {
 		"POST /v1/clinics/{clinicId}/webhooks/{webhookId}/enable":  Roles(clinicManagers()...).WithTenant(ClinicInPath("clinicId")),
 		"DELETE /v1/clinics/{clinicId}/webhooks/{webhookId}":       Roles(clinicManagers()...).WithTenant(ClinicInPath("clinicId")),
 	}
+}
+
+// careTeamReaders may call the reads of a client's record made by the
+// care team and the client; the admin roles only under a live emergency
+// access grant (see emergencyRoutes).
+func careTeamReaders() []domain.Role {
+	return append([]domain.Role{domain.RoleProvider, domain.RoleClient}, emergencyRoles()...)
 }
 
 // Route is one registered route and the policy it runs under.
@@ -224,6 +248,9 @@ type Router struct {
 	tokens   *Tokens
 	log      *slog.Logger
 	routes   []Route
+	// sessions, when set, refuses tokens issued before their user's
+	// sessions were ended (sessions.go).
+	sessions *sessionGate
 }
 
 // NewRouter returns a router enforcing policies, verifying bearer tokens
@@ -286,6 +313,12 @@ func (rt *Router) guard(p Policy, h http.Handler) http.Handler {
 		if err != nil {
 			WriteError(w, r, err)
 			return
+		}
+		if rt.sessions != nil {
+			if err := rt.sessions.check(r.Context(), principal); err != nil {
+				WriteError(w, r, err)
+				return
+			}
 		}
 		if !slices.Contains(p.Roles, principal.Role) {
 			WriteError(w, r, domain.Forbidden("forbidden", "a %s may not call this route", principal.Role))

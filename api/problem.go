@@ -49,6 +49,7 @@ const (
 	SlugRateLimited      = "rate-limited"
 	SlugUnavailable      = "unavailable"
 	SlugInternal         = "internal"
+	SlugClientForgotten  = "client-forgotten"
 )
 
 // problemTitles are the fixed, human titles of the problem types (RFC 9457
@@ -68,6 +69,7 @@ var problemTitles = map[string]string{
 	SlugUnauthorized:     "Authentication required",
 	SlugRateLimited:      "Too many requests",
 	SlugUnavailable:      "Service unavailable",
+	SlugClientForgotten:  "The client was erased",
 	SlugInternal:         "Internal error",
 	"not-ready":          "Not ready",
 }

@@ -52,6 +52,7 @@ type MemoryRefreshTokens struct {
 	clock func() time.Time
 	mu    sync.Mutex
 	rows  map[string]*refreshRow // by token hash
+	ended map[string]time.Time   // by user id: see SessionEnds
 }
 
 type refreshRow struct {
@@ -69,7 +70,7 @@ func NewMemoryRefreshTokens(clock func() time.Time) *MemoryRefreshTokens {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &MemoryRefreshTokens{clock: clock, rows: map[string]*refreshRow{}}
+	return &MemoryRefreshTokens{clock: clock, rows: map[string]*refreshRow{}, ended: map[string]time.Time{}}
 }
 
 func (m *MemoryRefreshTokens) Issue(_ context.Context, s RefreshSubject, expires time.Time) (string, error) {

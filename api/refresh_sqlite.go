@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family);
 CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens(user_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS session_ends (
+	user_id  TEXT PRIMARY KEY,
+	ended_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `
 
 // OpenSQLiteRefreshTokens opens (creating if needed) the token database at

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 )
 
 // refreshStores runs each test against every RefreshTokens implementation.
@@ -20,6 +22,13 @@ func refreshStores(t *testing.T, run func(t *testing.T, s RefreshTokens, clock *
 	t.Run("sqlite", func(t *testing.T) {
 		clock := newTestClock()
 		s, err := OpenSQLiteRefreshTokens(context.Background(), filepath.Join(t.TempDir(), "auth.db"), clock.Now)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		run(t, s, clock)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		clock := newTestClock()
+		s, err := OpenPostgresRefreshTokens(context.Background(), pgtest.NewDatabase(t), clock.Now)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		run(t, s, clock)

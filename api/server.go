@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/codec"
 )
 
 // Config is what the HTTP API is built from.
@@ -25,11 +26,22 @@ type Config struct {
 	// Memberships fills the clinics claim of access tokens; nil means the
 	// organization Directory over Store (see directory.go).
 	Memberships Memberships
+	// Codec encodes and decodes the events the API writes and reads; the
+	// service's seals PHI (codec.Registry.WithSealer). Nil: a plain one
+	// (tests).
+	Codec *codec.Registry
 	// Organization handles the organization, book and design plan routes
 	// (*commands.Organization); nil means one over Store and Clock.
 	Organization OrganizationService
 	// Tokens configures access tokens; its Clock defaults to Clock.
 	Tokens TokenConfig
+	// SessionEnds keeps when an admin ended a user's sessions; nil means
+	// Refresh, which must then implement it (both stores here do).
+	SessionEnds SessionEnds
+	// BehindTLSProxy says clients reach the service over HTTPS through a
+	// proxy that terminates TLS: responses then carry
+	// Strict-Transport-Security although the request came in plain HTTP.
+	BehindTLSProxy bool
 	// RefreshTTL is the absolute sign-in lifetime (default 12 h).
 	RefreshTTL time.Duration
 	// LoginLimits bounds sign-in attempts; zero means DefaultLoginLimits.
@@ -85,6 +97,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Tokens.Clock == nil {
 		cfg.Tokens.Clock = cfg.Clock
 	}
+	if cfg.SessionEnds == nil {
+		if ends, ok := cfg.Refresh.(SessionEnds); ok {
+			cfg.SessionEnds = ends
+		} else if cfg.Refresh != nil {
+			errs = append(errs, errors.New("api: SessionEnds is required when Refresh does not keep session ends"))
+		}
+	}
 	if cfg.RefreshTTL == 0 {
 		cfg.RefreshTTL = DefaultRefreshTTL
 	}
@@ -119,6 +138,8 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	rt := NewRouter(cfg.Policies, tokens, cfg.Logger)
+	gate := newSessionGate(cfg.SessionEnds, cfg.Clock)
+	rt.sessions = gate
 	Health{Store: cfg.Store, Projections: cfg.Projections, Logger: cfg.Logger}.Routes(rt)
 	rt.HandleFunc("GET /openapi.yaml", serveOpenAPI)
 	rt.HandleFunc("GET /metrics", cfg.Metrics.serve)
@@ -129,12 +150,14 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	auth.register(rt)
 	(&accountRoutes{accounts: cfg.Accounts, refresh: cfg.Refresh, limiter: limiter, clock: cfg.Clock}).register(rt)
+	(&sessionRoutes{gate: gate, refresh: cfg.Refresh}).register(rt)
 	org.register(rt)
+	org.registerEmergencyAccess(rt)
 	registerCareRoutes(rt, cfg.Care, cfg.Store, cfg.Clock)
 	registerReactionRoutes(rt, cfg.Reactions, cfg.Organization, cfg.Clock)
 
 	var h http.Handler = withMetrics(cfg.Metrics, cfg.Clock, rt)
-	h = withSecurityHeaders(h)
+	h = withSecurityHeaders(cfg.BehindTLSProxy, h)
 	h = withRecoverer(h)
 	h = withAccessLog(cfg.Clock, h)
 	h = withRequestID(cfg.NewRequestID, cfg.Logger, h)

@@ -27,6 +27,9 @@ type Deps struct {
 	Codec *codec.Registry
 	Clock func() time.Time
 	NewID func() uuid.UUID
+	// Streams, when set, caches decoded streams between commands (see
+	// StreamCache); nil reads every stream whole each time.
+	Streams *StreamCache
 }
 
 // Meta is the envelope of one command: who issues it and how it relates to
@@ -85,32 +88,61 @@ func (d Deps) prepared(m Meta) Meta {
 // already holds the events of this command id (a retried command).
 type loaded[A aggregate] struct {
 	agg      A
-	previous []eventstore.RecordedEvent // events this command id wrote before
+	previous []cachedEvent // events this command id wrote before
 	version  int64
 }
 
 func load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A, commandID string) (loaded[A], error) {
-	recs, err := d.Store.ReadStream(ctx, stream, 1)
+	events, err := readStream(ctx, d, stream)
 	if err != nil {
-		return loaded[A]{}, fmt.Errorf("load %s: %w", stream, err)
+		return loaded[A]{}, err
 	}
 	out := loaded[A]{agg: fresh()}
-	for _, rec := range recs {
-		v, err := d.Codec.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-		if err != nil {
-			return loaded[A]{}, fmt.Errorf("load %s version %d: %w", stream, rec.Version, err)
-		}
-		ev, ok := v.(domain.Event)
-		if !ok {
-			return loaded[A]{}, fmt.Errorf("load %s: %s is not a domain event", stream, rec.Type)
-		}
-		out.agg.Replay(ev)
-		if commandID != "" && rec.Metadata.CommandID == commandID {
-			out.previous = append(out.previous, rec)
+	for _, e := range events {
+		out.agg.Replay(e.event)
+		if commandID != "" && e.commandID == commandID {
+			out.previous = append(out.previous, e)
 		}
 	}
-	out.version = int64(len(recs))
+	out.version = int64(len(events))
 	return out, nil
+}
+
+// readStream returns every event of stream, decoded: the cached ones plus
+// those the store holds after them.
+func readStream(ctx context.Context, d Deps, stream eventstore.StreamID) ([]cachedEvent, error) {
+	key := stream.String()
+	cached := d.Streams.get(key)
+	recs, err := d.Store.ReadStream(ctx, stream, int64(len(cached))+1)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
+	if len(recs) == 0 {
+		return cached, nil
+	}
+	fresh := make([]cachedEvent, 0, len(recs))
+	for _, rec := range recs {
+		e, err := decodeEvent(d, rec)
+		if err != nil {
+			return nil, fmt.Errorf("load %s version %d: %w", stream, rec.Version, err)
+		}
+		fresh = append(fresh, e)
+	}
+	all := extend(cached, fresh)
+	d.Streams.put(key, all)
+	return all, nil
+}
+
+func decodeEvent(d Deps, rec eventstore.RecordedEvent) (cachedEvent, error) {
+	v, err := d.Codec.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+	if err != nil {
+		return cachedEvent{}, err
+	}
+	ev, ok := v.(domain.Event)
+	if !ok {
+		return cachedEvent{}, fmt.Errorf("%s is not a domain event", rec.Type)
+	}
+	return cachedEvent{event: ev, version: rec.Version, position: rec.Position, commandID: rec.Metadata.CommandID}, nil
 }
 
 // Load rebuilds an aggregate from its stream. A stream with no events gives
@@ -136,7 +168,7 @@ func execute[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamI
 		}
 		if len(l.previous) > 0 {
 			last := l.previous[len(l.previous)-1]
-			return Result{Stream: stream, Version: last.Version, Position: last.Position, Duplicate: true}, l.agg, nil
+			return Result{Stream: stream, Version: last.version, Position: last.position, Duplicate: true}, l.agg, nil
 		}
 		if err := checkVersion(stream, m.IfVersion, l.version); err != nil {
 			return Result{}, zero, err

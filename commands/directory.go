@@ -38,7 +38,8 @@ func (o *Organization) ClientFacts(ctx context.Context, clientID string) (Client
 	if err != nil {
 		return ClientFacts{}, err
 	}
-	facts := ClientFacts{ClientID: client.ID(), ClinicID: client.ClinicID(), Active: client.Active(), Team: []string{}}
+	facts := ClientFacts{ClientID: client.ID(), ClinicID: client.ClinicID(), Active: client.Active(), Team: []string{},
+		EmergencyGrants: client.EmergencyGrants()}
 	for _, id := range client.CareTeam() {
 		if roster.Eligible(id) {
 			facts.Team = append(facts.Team, id)

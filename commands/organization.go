@@ -29,11 +29,20 @@ import (
 // Memberships are always read from the clinic and institute streams, never
 // taken from the caller.
 type Organization struct {
-	d Deps
+	d        Deps
+	shredder KeyShredder // destroys a forgotten client's data key
 }
 
 // NewOrganization returns the organization handlers over d.
 func NewOrganization(d Deps) *Organization { return &Organization{d: d} }
+
+// WithShredder returns the handlers with ForgetClient enabled: it
+// destroys data keys through s. Without one ForgetClient fails.
+func (o *Organization) WithShredder(s KeyShredder) *Organization {
+	cp := *o
+	cp.shredder = s
+	return &cp
+}
 
 // idNamespace seeds the ids of new aggregates. An id is derived from the
 // command id, so a retried create command addresses the same stream and is

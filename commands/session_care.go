@@ -125,27 +125,24 @@ func (c *Care) onTeam(ctx context.Context, a domain.Actor, clientID, what string
 }
 
 // sessionHeader reads whom a session belongs to from its first event:
-// the clinic and the client never change, so authorizing needs no replay
-// of the whole stream (the load-decide-append loop replays it once).
+// the clinic and the client never change, so authorizing needs no replay.
 func (c *Care) sessionHeader(ctx context.Context, id string) (care.SessionScheduled, error) {
 	stream := sessionStream(id)
 	if stream.Validate() != nil {
 		return care.SessionScheduled{}, sessionNotFound()
 	}
-	recs, err := c.d.Store.ReadStream(ctx, stream, 1)
+	// The whole stream is read (and kept in the stream cache, when there
+	// is one), so the load that follows reads only what came since.
+	events, err := readStream(ctx, c.d, stream)
 	if err != nil {
-		return care.SessionScheduled{}, fmt.Errorf("read %s: %w", stream, err)
+		return care.SessionScheduled{}, err
 	}
-	if len(recs) == 0 {
+	if len(events) == 0 {
 		return care.SessionScheduled{}, sessionNotFound()
 	}
-	v, err := c.d.Codec.Decode(recs[0].Type, recs[0].SchemaVersion, recs[0].Data)
-	if err != nil {
-		return care.SessionScheduled{}, fmt.Errorf("read %s: %w", stream, err)
-	}
-	first, ok := v.(care.SessionScheduled)
+	first, ok := events[0].event.(care.SessionScheduled)
 	if !ok {
-		return care.SessionScheduled{}, fmt.Errorf("read %s: starts with %s, not session.scheduled", stream, recs[0].Type)
+		return care.SessionScheduled{}, fmt.Errorf("read %s: starts with %s, not session.scheduled", stream, events[0].event.EventType())
 	}
 	return first, nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 // ErrLocked: another process runs the projections of this database.
@@ -33,11 +35,56 @@ func Lock(path string) (release func() error, err error) {
 	return f.Close, nil // closing the file releases the lock
 }
 
+// Keys of the PostgreSQL advisory locks the read models take. Advisory
+// locks are per database, so read models in another database of the same
+// server do not contend.
+const (
+	// runnerLockKey is held, for its session, by the process that runs the
+	// projections (DB.Lock).
+	runnerLockKey int64 = 0x63665f70726f6a00 // "cf_proj\0"
+	// schemaLockKey serialises CREATE TABLE IF NOT EXISTS between
+	// processes starting at once, for one transaction.
+	schemaLockKey int64 = 0x63665f736368656d // "cf_schem"
+)
+
+// Lock takes the lock that admits one process to run the projections of
+// this database (see the function Lock). On SQLite it is the flock beside
+// the file. On PostgreSQL it is a session advisory lock held by a
+// connection of its own: the server releases it when that connection ends,
+// however the process dies. release unlocks and closes that connection.
+func (db *DB) Lock(ctx context.Context) (release func() error, err error) {
+	if db.url == "" {
+		return Lock(db.path)
+	}
+	pool, err := pgsql.Open(db.url)
+	if err != nil {
+		return nil, fmt.Errorf("projections: lock: %w", err)
+	}
+	pool.SetMaxOpenConns(1)
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("projections: lock: %w", err), pool.Close())
+	}
+	var locked bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, runnerLockKey).Scan(&locked); err != nil {
+		return nil, errors.Join(fmt.Errorf("projections: lock: %w", err), conn.Close(), pool.Close())
+	}
+	if !locked {
+		return nil, errors.Join(ErrLocked, conn.Close(), pool.Close())
+	}
+	return func() error {
+		// Closing the session would release the lock too; unlocking first
+		// makes it free at once even if the pool kept the connection.
+		_, unlockErr := conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, runnerLockKey)
+		return errors.Join(unlockErr, conn.Close(), pool.Close())
+	}, nil
+}
+
 // Requests let a tool ask the process that runs the projections to rebuild
 // one, without stopping the service: the tool writes a row, the service
 // picks it up, and the tool waits for the row to be marked done.
 const requestsSchema = `CREATE TABLE IF NOT EXISTS projection_requests (
-	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	id           %s,
 	kind         TEXT NOT NULL,
 	name         TEXT NOT NULL,
 	requested_at BIGINT NOT NULL,
@@ -45,10 +92,29 @@ const requestsSchema = `CREATE TABLE IF NOT EXISTS projection_requests (
 	error        TEXT NOT NULL DEFAULT ''
 )`
 
+// requestsID is the id column of projection_requests: ids are never
+// reused, so a tool waiting on one never reads another's outcome.
+func (db *DB) requestsID() string {
+	if db.url != "" {
+		return "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+	}
+	return "INTEGER PRIMARY KEY AUTOINCREMENT"
+}
+
 const requestKindRebuild = "rebuild"
 
 func (db *DB) ensureRequests(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, requestsSchema); err != nil {
+	err := inTx(ctx, db.write, func(tx *sql.Tx) error {
+		if db.url != "" {
+			// See openPostgres: concurrent CREATE IF NOT EXISTS can fail.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, schemaLockKey); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(requestsSchema, db.requestsID()))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("projections: create projection_requests: %w", err)
 	}
 	return nil
@@ -60,13 +126,15 @@ func (db *DB) RequestRebuild(ctx context.Context, name string) (int64, error) {
 	if err := db.ensureRequests(ctx); err != nil {
 		return 0, err
 	}
-	res, err := db.write.ExecContext(ctx,
-		`INSERT INTO projection_requests (kind, name, requested_at) VALUES (?, ?, ?)`,
-		requestKindRebuild, name, time.Now().UnixNano())
+	// RETURNING rather than LastInsertId, which pgx does not implement.
+	var id int64
+	err := db.write.QueryRowContext(ctx,
+		`INSERT INTO projection_requests (kind, name, requested_at) VALUES (?, ?, ?) RETURNING id`,
+		requestKindRebuild, name, time.Now().UnixNano()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("projections: request rebuild of %s: %w", name, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // WaitRequest polls until request id is done and returns the error it

@@ -24,9 +24,55 @@ func TestLockAdmitsOneHolderAtATime(t *testing.T) {
 	require.NoError(t, again())
 }
 
+func TestDBLockAdmitsOneProcessToRunTheProjections(t *testing.T) {
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		location := viewsAt(t)
+		// Two handles on one database stand for two processes.
+		first, second := openTestDB(t, location), openTestDB(t, location)
+		release, err := first.Lock(ctx)
+		require.NoError(t, err)
+
+		_, err = second.Lock(ctx)
+		assert.ErrorIs(t, err, ErrLocked, "a second process is refused while the first runs the projections")
+
+		require.NoError(t, release())
+		again, err := second.Lock(ctx)
+		require.NoError(t, err, "the lock is free once released")
+		require.NoError(t, again())
+	})
+}
+
+func TestPostgresLockIsReleasedWhenItsSessionEnds(t *testing.T) {
+	ctx := context.Background()
+	location := viewsFactories["postgres"](t)
+	holder, other := openTestDB(t, location), openTestDB(t, location)
+	_, err := holder.Lock(ctx)
+	require.NoError(t, err)
+	_, err = other.Lock(ctx)
+	require.ErrorIs(t, err, ErrLocked)
+
+	// The holder's process dies: the server ends its sessions.
+	_, err = other.write.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid::bigint = ? AND objid::bigint = ? AND granted`,
+		runnerLockKey>>32, runnerLockKey&0xffffffff)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		release, err := other.Lock(ctx)
+		if err != nil {
+			return false
+		}
+		return release() == nil
+	}, generous, 10*time.Millisecond)
+}
+
 func TestRequestedRebuildIsCarriedOutByTheRunningRunner(t *testing.T) {
+	forEachDB(t, testRequestedRebuild)
+}
+
+func testRequestedRebuild(t *testing.T, viewsAt viewsFactory) {
 	store := storeFactories["sqlite"](t, time.Now)
-	path := filepath.Join(t.TempDir(), "views.db")
+	path := viewsAt(t)
 	db := openTestDB(t, path)
 	p := newCounting("counts")
 	r, err := NewRunner(store, db, nil, p)

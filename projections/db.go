@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 var (
@@ -84,6 +86,55 @@ func (sqliteDialect) Columns(ctx context.Context, q Queryer, table string) ([]st
 	return columns, key, nil
 }
 
+// postgresDialect is PostgreSQL through pgsql.Open, whose connections
+// rebind ? placeholders themselves; Rebind does the same for callers that
+// want the final text.
+type postgresDialect struct{}
+
+func (postgresDialect) Name() string { return "postgres" }
+
+func (postgresDialect) Rebind(query string) string { return pgsql.Rebind(query) }
+
+func (postgresDialect) Columns(ctx context.Context, q Queryer, table string) ([]string, []string, error) {
+	// Unquoted names are folded to lower case, and read-model names are
+	// lower case already (physicalPattern).
+	columns, err := queryStrings(ctx, q, `SELECT column_name::text FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections: columns of %s: %w", table, err)
+	}
+	if len(columns) == 0 {
+		return nil, nil, fmt.Errorf("projections: table %s does not exist", table)
+	}
+	key, err := queryStrings(ctx, q, `SELECT k.column_name::text FROM information_schema.table_constraints c
+		JOIN information_schema.key_column_usage k
+		  ON k.constraint_schema = c.constraint_schema AND k.constraint_name = c.constraint_name
+		 AND k.table_name = c.table_name
+		WHERE c.table_schema = current_schema() AND c.table_name = $1 AND c.constraint_type = 'PRIMARY KEY'
+		ORDER BY k.ordinal_position`, table)
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections: primary key of %s: %w", table, err)
+	}
+	return columns, key, nil
+}
+
+func queryStrings(ctx context.Context, q Queryer, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // readConns is the size of the read pool. Reads never wait for the writer
 // in WAL mode; a handful of connections serve an API process well.
 const readConns = 4
@@ -91,13 +142,16 @@ const readConns = 4
 // DB is the read-model database: one writer connection, used by the runner
 // for every projection's transactions, and a pool of read-only connections
 // for readers. The SQLite implementation keeps it in a file of its own so
-// projection writes never contend with the event store's writer.
+// projection writes never contend with the event store's writer. On
+// PostgreSQL the writer is a small pool (projections commit in parallel)
+// and the tables live in the connection's current schema.
 //
 // Readers resolve a projection's current physical table names through Read
 // (or Tables), so a rebuild can fill the next generation while the current
 // one keeps answering.
 type DB struct {
-	path    string
+	path    string // SQLite file, or "" on PostgreSQL
+	url     string // PostgreSQL URL, or ""
 	dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
@@ -108,8 +162,9 @@ type DB struct {
 
 // registration is what the DB knows about one projection.
 type registration struct {
-	name   string
-	tables []string
+	name       string
+	tables     []string
+	projection Projection
 	// swap is held shared by Read while it uses the current tables and
 	// exclusively while a rebuild swaps generations and drops the old ones.
 	swap sync.RWMutex
@@ -119,9 +174,15 @@ type registration struct {
 	claimed bool
 }
 
-// OpenDB opens (creating if needed) the SQLite read-model database at path:
-// WAL, synchronous=NORMAL, one writer connection and a read-only pool.
-func OpenDB(ctx context.Context, path string) (*DB, error) {
+// OpenDB opens the read-model database at location: a PostgreSQL URL
+// (postgres://…, see openPostgres), or else the path of a SQLite file,
+// created if needed: WAL, synchronous=NORMAL, one writer connection and a
+// read-only pool.
+func OpenDB(ctx context.Context, location string) (*DB, error) {
+	if pgsql.IsURL(location) {
+		return openPostgres(ctx, location)
+	}
+	path := location
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
 		// Writer and readers are separate connections: they must share a
 		// plain file, and a URI would bypass the pragmas set here.
@@ -192,6 +253,60 @@ func (db *DB) open(ctx context.Context) error {
 	return nil
 }
 
+// postgresWriteConns bounds the writer pool on PostgreSQL: each projection
+// holds one connection for a batch, and a few in parallel keep a rebuild of
+// several projections from queueing behind one another.
+const postgresWriteConns = 4
+
+// openPostgres opens the read models in the PostgreSQL database at url.
+// Statements keep their ? placeholders: pgsql's connections rebind them.
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	db := &DB{url: url, dialect: postgresDialect{}, registered: map[string]*registration{}}
+	var err error
+	if db.write, err = pgsql.Open(url); err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	db.write.SetMaxOpenConns(postgresWriteConns)
+	db.write.SetMaxIdleConns(postgresWriteConns)
+	if db.read, err = pgsql.Open(url); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	db.read.SetMaxOpenConns(2 * readConns)
+	db.read.SetMaxIdleConns(2 * readConns)
+	if err := db.write.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("projections: connect to the PostgreSQL read-model database: %w", err)
+	}
+	// Two processes starting at once both run CREATE TABLE IF NOT EXISTS;
+	// PostgreSQL can fail one of them on the catalog's unique index, so
+	// the creation is serialised by a transaction-scoped advisory lock.
+	if err := inTx(ctx, db.write, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockKey); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, stateSchema)
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("projections: create %s: %w", stateTable, err)
+	}
+	return db, nil
+}
+
+// inTx runs fn in a transaction on db and commits it.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // checkSQLitePragmas makes sure the durability settings took: journal_mode
 // can silently stay "delete" on a file system without shared memory.
 func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
@@ -235,11 +350,23 @@ func (db *DB) Register(p Projection) error {
 	if err := validateProjection(p); err != nil {
 		return err
 	}
-	_, err := db.register(p.Name(), p.Tables())
+	_, err := db.register(p)
 	return err
 }
 
-func (db *DB) register(name string, tables []string) (*registration, error) {
+// Projection returns the projection registered under name (the first one
+// registered), so a read model's query functions can use what it was made
+// with, such as the Sealer that opens its PHI columns.
+func (db *DB) Projection(name string) (Projection, error) {
+	reg, err := db.registration(name)
+	if err != nil {
+		return nil, err
+	}
+	return reg.projection, nil
+}
+
+func (db *DB) register(p Projection) (*registration, error) {
+	name, tables := p.Name(), p.Tables()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if reg, ok := db.registered[name]; ok {
@@ -255,7 +382,7 @@ func (db *DB) register(name string, tables []string) (*registration, error) {
 			}
 		}
 	}
-	reg := &registration{name: name, tables: slices.Clone(tables)}
+	reg := &registration{name: name, tables: slices.Clone(tables), projection: p}
 	db.registered[name] = reg
 	return reg, nil
 }
@@ -336,7 +463,7 @@ func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t
 	if err != nil {
 		return err
 	}
-	tx, err := db.read.BeginTx(ctx, nil)
+	tx, err := db.read.BeginTx(ctx, db.readOptions())
 	if err != nil {
 		return fmt.Errorf("projections: begin read of %s: %w", projection, err)
 	}
@@ -345,4 +472,15 @@ func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t
 		return err
 	}
 	return tx.Commit()
+}
+
+// readOptions are the options of Read's transactions. A SQLite read
+// transaction sees one snapshot from its first statement on; PostgreSQL
+// needs REPEATABLE READ for that (READ COMMITTED takes a snapshot per
+// statement, so the parts of one view could come from different commits).
+func (db *DB) readOptions() *sql.TxOptions {
+	if db.url == "" {
+		return nil
+	}
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }

@@ -57,15 +57,23 @@ func TestTableNames(t *testing.T) {
 }
 
 func TestTableHash(t *testing.T) {
+	forEachDB(t, testTableHash)
+}
+
+func testTableHash(t *testing.T, viewsAt viewsFactory) {
 	ctx := context.Background()
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	db := openTestDB(t, viewsAt(t))
+	blob := "BLOB"
+	if db.Dialect().Name() == "postgres" {
+		blob = "BYTEA"
+	}
 	exec := func(q string, args ...any) {
 		t.Helper()
 		_, err := db.write.ExecContext(ctx, q, args...)
 		require.NoError(t, err)
 	}
 	for _, table := range []string{"a", "b", "c", "d"} {
-		exec(`CREATE TABLE ` + table + ` (k1 TEXT, k2 BIGINT, v TEXT, f REAL, blob BLOB, PRIMARY KEY (k1, k2))`)
+		exec(`CREATE TABLE ` + table + ` (k1 TEXT, k2 BIGINT, v TEXT, f REAL, blob ` + blob + `, PRIMARY KEY (k1, k2))`)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Format(time.RFC3339Nano)
 	rows := [][]any{
@@ -108,8 +116,12 @@ func TestTableHash(t *testing.T) {
 }
 
 func TestReadHoldsTheGenerationUntilItReturns(t *testing.T) {
+	forEachDB(t, testReadHoldsTheGeneration)
+}
+
+func testReadHoldsTheGeneration(t *testing.T, viewsAt viewsFactory) {
 	ctx := context.Background()
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	db := openTestDB(t, viewsAt(t))
 	store := newStoreMemory(t)
 	p := newCounting("p1")
 	r, err := NewRunner(store, db, nil, p)

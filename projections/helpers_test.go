@@ -17,6 +17,7 @@ import (
 
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/memory"
+	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
@@ -42,10 +43,31 @@ var storeFactories = map[string]storeFactory{
 	},
 }
 
-// forEachStore runs test against every event store backend.
-func forEachStore(t *testing.T, test func(t *testing.T, newStore storeFactory)) {
-	for _, name := range []string{"memory", "sqlite"} {
-		t.Run(name, func(t *testing.T) { test(t, storeFactories[name]) })
+// viewsFactory returns where a new, empty read-model database lives: a
+// SQLite file path or a PostgreSQL URL, for OpenDB.
+type viewsFactory func(t *testing.T) string
+
+var viewsFactories = map[string]viewsFactory{
+	"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "read.db") },
+	"postgres": func(t *testing.T) string { return pgtest.NewDatabase(t) },
+}
+
+// forEachStore runs test against every event store backend with SQLite
+// read models, and once with the read models on PostgreSQL.
+func forEachStore(t *testing.T, test func(t *testing.T, newStore storeFactory, viewsAt viewsFactory)) {
+	for _, c := range []struct{ name, store, views string }{
+		{"memory", "memory", "sqlite"},
+		{"sqlite", "sqlite", "sqlite"},
+		{"postgres_views", "memory", "postgres"},
+	} {
+		t.Run(c.name, func(t *testing.T) { test(t, storeFactories[c.store], viewsFactories[c.views]) })
+	}
+}
+
+// forEachDB runs test against every read-model database backend.
+func forEachDB(t *testing.T, test func(t *testing.T, viewsAt viewsFactory)) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) { test(t, viewsFactories[name]) })
 	}
 }
 
@@ -103,7 +125,7 @@ func (p *countingProjection) applied() string  { return p.name + "_applied" }
 func (p *countingProjection) Schema(t TableNames) []string {
 	return []string{
 		`CREATE TABLE ` + t.Of(p.streams()) + ` (stream TEXT PRIMARY KEY, events BIGINT NOT NULL, last_position BIGINT NOT NULL)`,
-		`CREATE TABLE ` + t.Of(p.applied()) + ` (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, position BIGINT NOT NULL)`,
+		`CREATE TABLE ` + t.Of(p.applied()) + ` (event_id TEXT NOT NULL, position BIGINT NOT NULL)`,
 		`CREATE INDEX ` + t.Of(p.applied()) + `_by_event ON ` + t.Of(p.applied()) + ` (event_id)`,
 	}
 }
@@ -119,7 +141,7 @@ func (p *countingProjection) Apply(ctx context.Context, tx *sql.Tx, t TableNames
 		return err
 	}
 	_, err := Exec(ctx, tx, `INSERT INTO `+t.Of(p.streams())+` (stream, events, last_position) VALUES (?, 1, ?)
-		ON CONFLICT (stream) DO UPDATE SET events = events + 1, last_position = excluded.last_position`,
+		ON CONFLICT (stream) DO UPDATE SET events = `+t.Of(p.streams())+`.events + 1, last_position = excluded.last_position`,
 		e.Stream.String(), e.Position)
 	return err
 }
@@ -254,8 +276,12 @@ func statusOf(t *testing.T, r *Runner, name string) Status {
 
 func tableExists(t *testing.T, db *DB, table string) bool {
 	t.Helper()
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if db.url != "" {
+		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
 	var n int
-	require.NoError(t, db.read.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n))
+	require.NoError(t, db.read.QueryRow(q, table).Scan(&n))
 	return n == 1
 }
 

@@ -115,7 +115,7 @@ func NewRunnerWithOptions(store eventstore.Store, db *DB, logger *slog.Logger, o
 		if _, dup := r.byName[p.Name()]; dup {
 			return nil, fmt.Errorf("projections: two projections are named %s", p.Name())
 		}
-		reg, err := db.register(p.Name(), p.Tables())
+		reg, err := db.register(p)
 		if err != nil {
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,10 +15,10 @@ import (
 )
 
 func TestIncrementalBuildEqualsRebuild(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore storeFactory) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
 		ctx := context.Background()
 		store := newStore(t, nil)
-		db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+		db := openTestDB(t, viewsAt(t))
 		p := newCounting("p1")
 		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 7}, p)
 		require.NoError(t, err)
@@ -58,10 +57,10 @@ func TestIncrementalBuildEqualsRebuild(t *testing.T) {
 }
 
 func TestCrashInTheMiddleOfATransaction(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore storeFactory) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
 		ctx := context.Background()
 		store := newStore(t, nil)
-		path := filepath.Join(t.TempDir(), "read.db")
+		path := viewsAt(t)
 		head := appendEvents(t, store, 40)
 
 		db, err := OpenDB(ctx, path)
@@ -102,10 +101,10 @@ func TestCrashInTheMiddleOfATransaction(t *testing.T) {
 }
 
 func TestFailingProjectionStopsWhileOthersGoOn(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore storeFactory) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
 		ctx := context.Background()
 		store := newStore(t, nil)
-		db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+		db := openTestDB(t, viewsAt(t))
 		failing, healthy := newCounting("failing"), newCounting("healthy")
 		failing.setHook(failAt(23, errors.New("boom: no such clinic")))
 		logger, logs := bufferLogger()
@@ -150,75 +149,81 @@ func TestFailingProjectionStopsWhileOthersGoOn(t *testing.T) {
 }
 
 func TestRestartRetriesAFailedProjection(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	path := filepath.Join(t.TempDir(), "read.db")
-	db := openTestDB(t, path)
-	p := newCounting("p1")
-	p.setHook(failAt(3, errors.New("boom")))
-	r, err := NewRunner(store, db, nil, p)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 6)
-	run := startRunner(t, r)
-	reached, err := r.WaitFor(ctx, "p1", head, generous)
-	require.NoError(t, err)
-	require.False(t, reached)
-	require.Equal(t, StateFailed, statusOf(t, r, "p1").State)
-	require.NoError(t, run.stop())
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		path := viewsAt(t)
+		db := openTestDB(t, path)
+		p := newCounting("p1")
+		p.setHook(failAt(3, errors.New("boom")))
+		r, err := NewRunner(store, db, nil, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 6)
+		run := startRunner(t, r)
+		reached, err := r.WaitFor(ctx, "p1", head, generous)
+		require.NoError(t, err)
+		require.False(t, reached)
+		require.Equal(t, StateFailed, statusOf(t, r, "p1").State)
+		require.NoError(t, run.stop())
 
-	p.setHook(nil)
-	startRunner(t, r)
-	waitFor(t, r, "p1", head)
-	requireEachAppliedOnce(t, db, p, head)
+		p.setHook(nil)
+		startRunner(t, r)
+		waitFor(t, r, "p1", head)
+		requireEachAppliedOnce(t, db, p, head)
+	})
 }
 
 func TestPanicInApplyFailsOnlyThatProjection(t *testing.T) {
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	p.setHook(func(_ context.Context, _ TableNames, e eventstore.RecordedEvent) error {
-		if e.Position == 2 {
-			var m map[string]int
-			m["crash"]++ // a nil-map write panics
-		}
-		return nil
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		p.setHook(func(_ context.Context, _ TableNames, e eventstore.RecordedEvent) error {
+			if e.Position == 2 {
+				var m map[string]int
+				m["crash"]++ // a nil-map write panics
+			}
+			return nil
+		})
+		r, err := NewRunner(store, db, nil, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 4)
+		startRunner(t, r)
+		reached, err := r.WaitFor(context.Background(), "p1", head, generous)
+		require.NoError(t, err)
+		require.False(t, reached)
+		s := statusOf(t, r, "p1")
+		assert.Equal(t, StateFailed, s.State)
+		assert.Equal(t, int64(2), s.FailedPosition)
+		assert.Contains(t, s.LastError, "panic")
 	})
-	r, err := NewRunner(store, db, nil, p)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 4)
-	startRunner(t, r)
-	reached, err := r.WaitFor(context.Background(), "p1", head, generous)
-	require.NoError(t, err)
-	require.False(t, reached)
-	s := statusOf(t, r, "p1")
-	assert.Equal(t, StateFailed, s.State)
-	assert.Equal(t, int64(2), s.FailedPosition)
-	assert.Contains(t, s.LastError, "panic")
 }
 
 func TestUnknownTableIsAProjectionFailure(t *testing.T) {
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	p.setHook(func(_ context.Context, tn TableNames, _ eventstore.RecordedEvent) error {
-		_ = tn.Of("not_declared")
-		return nil
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		p.setHook(func(_ context.Context, tn TableNames, _ eventstore.RecordedEvent) error {
+			_ = tn.Of("not_declared")
+			return nil
+		})
+		r, err := NewRunner(store, db, nil, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 1)
+		startRunner(t, r)
+		reached, err := r.WaitFor(context.Background(), "p1", head, generous)
+		require.NoError(t, err)
+		require.False(t, reached)
+		assert.Contains(t, statusOf(t, r, "p1").LastError, `does not declare table "not_declared"`)
 	})
-	r, err := NewRunner(store, db, nil, p)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 1)
-	startRunner(t, r)
-	reached, err := r.WaitFor(context.Background(), "p1", head, generous)
-	require.NoError(t, err)
-	require.False(t, reached)
-	assert.Contains(t, statusOf(t, r, "p1").LastError, `does not declare table "not_declared"`)
 }
 
 func TestRebuildWhileReadersRead(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore storeFactory) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
 		ctx := context.Background()
 		store := newStore(t, nil)
-		db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+		db := openTestDB(t, viewsAt(t))
 		// twin is the same logic, built incrementally all along.
 		p, twin := newCounting("p1"), newCounting("twin")
 		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 5}, p, twin)
@@ -321,70 +326,74 @@ func TestRebuildWhileReadersRead(t *testing.T) {
 }
 
 func TestRebuildAll(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	a, b := newCounting("a"), newCounting("b")
-	r, err := NewRunner(store, db, nil, a, b)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 12)
-	startRunner(t, r)
-	require.NoError(t, r.Rebuild(ctx, AllProjections))
-	for _, s := range mustStatus(t, r) {
-		assert.Equal(t, int64(2), s.Generation, s.Name)
-		assert.Equal(t, head, s.Position, s.Name)
-	}
-	requireEachAppliedOnce(t, db, a, head)
-	requireEachAppliedOnce(t, db, b, head)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		a, b := newCounting("a"), newCounting("b")
+		r, err := NewRunner(store, db, nil, a, b)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 12)
+		startRunner(t, r)
+		require.NoError(t, r.Rebuild(ctx, AllProjections))
+		for _, s := range mustStatus(t, r) {
+			assert.Equal(t, int64(2), s.Generation, s.Name)
+			assert.Equal(t, head, s.Position, s.Name)
+		}
+		requireEachAppliedOnce(t, db, a, head)
+		requireEachAppliedOnce(t, db, b, head)
+	})
 }
 
 func TestRebuildFailureIsReportedAndOldGenerationKeepsServing(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 4}, p)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 10)
-	startRunner(t, r)
-	waitFor(t, r, "p1", head)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 4}, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 10)
+		startRunner(t, r)
+		waitFor(t, r, "p1", head)
 
-	p.setHook(func(_ context.Context, tn TableNames, e eventstore.RecordedEvent) error {
-		if tn.Generation() == 2 && e.Position == 6 {
-			return errors.New("bad rebuild")
-		}
-		return nil
+		p.setHook(func(_ context.Context, tn TableNames, e eventstore.RecordedEvent) error {
+			if tn.Generation() == 2 && e.Position == 6 {
+				return errors.New("bad rebuild")
+			}
+			return nil
+		})
+		err = r.Rebuild(ctx, "p1")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "bad rebuild")
+
+		// The active generation goes on following the log.
+		head = appendEvents(t, store, 3)
+		waitFor(t, r, "p1", head)
+		s := statusOf(t, r, "p1")
+		assert.Equal(t, StateFailed, s.State)
+		assert.Equal(t, int64(6), s.FailedPosition)
+		assert.Equal(t, int64(1), s.Generation)
+		assert.Equal(t, head, s.Position)
+		require.NotNil(t, s.Rebuild)
+		assert.Equal(t, int64(5), s.Rebuild.Position)
+		requireEachAppliedOnce(t, db, p, head)
+
+		// Fixed: asking again restarts the failed rebuild from zero.
+		p.setHook(nil)
+		require.NoError(t, r.Rebuild(ctx, "p1"))
+		s = statusOf(t, r, "p1")
+		assert.Equal(t, StateRunning, s.State)
+		assert.Equal(t, int64(2), s.Generation)
+		requireEachAppliedOnce(t, db, p, head)
 	})
-	err = r.Rebuild(ctx, "p1")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "bad rebuild")
-
-	// The active generation goes on following the log.
-	head = appendEvents(t, store, 3)
-	waitFor(t, r, "p1", head)
-	s := statusOf(t, r, "p1")
-	assert.Equal(t, StateFailed, s.State)
-	assert.Equal(t, int64(6), s.FailedPosition)
-	assert.Equal(t, int64(1), s.Generation)
-	assert.Equal(t, head, s.Position)
-	require.NotNil(t, s.Rebuild)
-	assert.Equal(t, int64(5), s.Rebuild.Position)
-	requireEachAppliedOnce(t, db, p, head)
-
-	// Fixed: asking again restarts the failed rebuild from zero.
-	p.setHook(nil)
-	require.NoError(t, r.Rebuild(ctx, "p1"))
-	s = statusOf(t, r, "p1")
-	assert.Equal(t, StateRunning, s.State)
-	assert.Equal(t, int64(2), s.Generation)
-	requireEachAppliedOnce(t, db, p, head)
 }
 
 func TestVersionChangeRebuildsAutomatically(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore storeFactory) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
 		ctx := context.Background()
 		store := newStore(t, nil)
-		db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+		db := openTestDB(t, viewsAt(t))
 		v1 := newCounting("p1")
 		r, err := NewRunner(store, db, nil, v1)
 		require.NoError(t, err)
@@ -423,154 +432,164 @@ func TestVersionChangeRebuildsAutomatically(t *testing.T) {
 }
 
 func TestWaitFor(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	r, err := NewRunner(store, db, nil, p)
-	require.NoError(t, err)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		r, err := NewRunner(store, db, nil, p)
+		require.NoError(t, err)
 
-	_, err = r.WaitFor(ctx, "nope", 1, time.Millisecond)
-	require.ErrorIs(t, err, ErrUnknownProjection)
+		_, err = r.WaitFor(ctx, "nope", 1, time.Millisecond)
+		require.ErrorIs(t, err, ErrUnknownProjection)
 
-	run := startRunner(t, r)
-	reached, err := r.WaitFor(ctx, "p1", 0, time.Millisecond)
-	require.NoError(t, err)
-	assert.True(t, reached, "position 0 is always reached")
+		run := startRunner(t, r)
+		reached, err := r.WaitFor(ctx, "p1", 0, time.Millisecond)
+		require.NoError(t, err)
+		assert.True(t, reached, "position 0 is always reached")
 
-	// A reader waits for its own write.
-	res, err := store.Append(ctx, eventstore.NewStreamID("client", "c1"), eventstore.AnyVersion,
-		[]eventstore.NewEvent{{Type: "test.happened", Data: []byte(`{}`)}})
-	require.NoError(t, err)
-	reached, err = r.WaitFor(ctx, "p1", res.LastPosition(), generous)
-	require.NoError(t, err)
-	assert.True(t, reached)
-	assert.Equal(t, map[int64]int{1: 1}, applications(t, db, p))
+		// A reader waits for its own write.
+		res, err := store.Append(ctx, eventstore.NewStreamID("client", "c1"), eventstore.AnyVersion,
+			[]eventstore.NewEvent{{Type: "test.happened", Data: []byte(`{}`)}})
+		require.NoError(t, err)
+		reached, err = r.WaitFor(ctx, "p1", res.LastPosition(), generous)
+		require.NoError(t, err)
+		assert.True(t, reached)
+		assert.Equal(t, map[int64]int{1: 1}, applications(t, db, p))
 
-	// A position that is not there yet: the bounded wait says so.
-	reached, err = r.WaitFor(ctx, "p1", res.LastPosition()+1, 20*time.Millisecond)
-	require.NoError(t, err)
-	assert.False(t, reached)
+		// A position that is not there yet: the bounded wait says so.
+		reached, err = r.WaitFor(ctx, "p1", res.LastPosition()+1, 20*time.Millisecond)
+		require.NoError(t, err)
+		assert.False(t, reached)
 
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	reached, err = r.WaitFor(cancelled, "p1", res.LastPosition()+1, time.Hour)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.False(t, reached)
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		reached, err = r.WaitFor(cancelled, "p1", res.LastPosition()+1, time.Hour)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.False(t, reached)
 
-	// Nothing moves while the runner is stopped: no point in waiting.
-	require.NoError(t, run.stop())
-	reached, err = r.WaitFor(ctx, "p1", res.LastPosition()+1, time.Hour)
-	require.NoError(t, err)
-	assert.False(t, reached)
-	reached, err = r.WaitFor(ctx, "p1", res.LastPosition(), time.Hour)
-	require.NoError(t, err)
-	assert.True(t, reached)
+		// Nothing moves while the runner is stopped: no point in waiting.
+		require.NoError(t, run.stop())
+		reached, err = r.WaitFor(ctx, "p1", res.LastPosition()+1, time.Hour)
+		require.NoError(t, err)
+		assert.False(t, reached)
+		reached, err = r.WaitFor(ctx, "p1", res.LastPosition(), time.Hour)
+		require.NoError(t, err)
+		assert.True(t, reached)
+	})
 }
 
 func TestStatusReportsPositionAndLag(t *testing.T) {
-	ctx := context.Background()
-	clock := newManualClock()
-	t0 := clock.Now()
-	store := storeFactories["memory"](t, clock.Now)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	failing, healthy := newCounting("failing"), newCounting("healthy")
-	failing.setHook(failAt(4, errors.New("boom")))
-	observer := &recordingObserver{}
-	r, err := NewRunnerWithOptions(store, db, nil, Options{Clock: clock.Now, LagObserver: observer}, failing, healthy)
-	require.NoError(t, err)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		clock := newManualClock()
+		t0 := clock.Now()
+		store := storeFactories["memory"](t, clock.Now)
+		db := openTestDB(t, viewsAt(t))
+		failing, healthy := newCounting("failing"), newCounting("healthy")
+		failing.setHook(failAt(4, errors.New("boom")))
+		observer := &recordingObserver{}
+		r, err := NewRunnerWithOptions(store, db, nil, Options{Clock: clock.Now, LagObserver: observer}, failing, healthy)
+		require.NoError(t, err)
 
-	before := statusOf(t, r, "healthy")
-	assert.Equal(t, StateStopped, before.State)
-	assert.Zero(t, before.Generation, "no tables before Prepare")
+		before := statusOf(t, r, "healthy")
+		assert.Equal(t, StateStopped, before.State)
+		assert.Zero(t, before.Generation, "no tables before Prepare")
 
-	appendEvents(t, store, 5) // recorded at t0
-	clock.Set(t0.Add(10 * time.Second))
-	head := appendEvents(t, store, 3) // recorded at t0+10s
-	clock.Set(t0.Add(30 * time.Second))
-	startRunner(t, r)
-	waitFor(t, r, "healthy", head)
-	reached, err := r.WaitFor(ctx, "failing", head, generous)
-	require.NoError(t, err)
-	require.False(t, reached)
+		appendEvents(t, store, 5) // recorded at t0
+		clock.Set(t0.Add(10 * time.Second))
+		head := appendEvents(t, store, 3) // recorded at t0+10s
+		clock.Set(t0.Add(30 * time.Second))
+		startRunner(t, r)
+		waitFor(t, r, "healthy", head)
+		reached, err := r.WaitFor(ctx, "failing", head, generous)
+		require.NoError(t, err)
+		require.False(t, reached)
 
-	f := statusOf(t, r, "failing")
-	assert.Equal(t, int64(3), f.Position)
-	assert.Equal(t, head, f.Head)
-	assert.Equal(t, head-3, f.LagEvents)
-	assert.Equal(t, 30*time.Second, f.LagTime, "event 4 has waited since t0")
-	assert.Equal(t, int64(1), f.Generation)
-	assert.Equal(t, 1, f.Version)
+		f := statusOf(t, r, "failing")
+		assert.Equal(t, int64(3), f.Position)
+		assert.Equal(t, head, f.Head)
+		assert.Equal(t, head-3, f.LagEvents)
+		assert.Equal(t, 30*time.Second, f.LagTime, "event 4 has waited since t0")
+		assert.Equal(t, int64(1), f.Generation)
+		assert.Equal(t, 1, f.Version)
 
-	h := statusOf(t, r, "healthy")
-	assert.Equal(t, StateRunning, h.State)
-	assert.Equal(t, head, h.Position)
-	assert.Zero(t, h.LagEvents)
-	assert.Zero(t, h.LagTime)
-	assert.Equal(t, LagStats{Count: 8, Window: 8, P50: 30 * time.Second, P99: 30 * time.Second, Max: 30 * time.Second}, h.LiveLag)
-	assert.Equal(t, 8+3, observer.count(), "both projections report every live event they applied")
+		h := statusOf(t, r, "healthy")
+		assert.Equal(t, StateRunning, h.State)
+		assert.Equal(t, head, h.Position)
+		assert.Zero(t, h.LagEvents)
+		assert.Zero(t, h.LagTime)
+		assert.Equal(t, LagStats{Count: 8, Window: 8, P50: 30 * time.Second, P99: 30 * time.Second, Max: 30 * time.Second}, h.LiveLag)
+		assert.Equal(t, 8+3, observer.count(), "both projections report every live event they applied")
+	})
 }
 
 func TestRunnerGuards(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	r, err := NewRunner(store, db, nil, p)
-	require.NoError(t, err)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		r, err := NewRunner(store, db, nil, p)
+		require.NoError(t, err)
 
-	require.ErrorIs(t, r.Rebuild(ctx, "p1"), ErrNotRunning)
-	require.ErrorIs(t, r.Retry(ctx, "p1"), ErrNotRunning)
-	require.ErrorIs(t, r.Rebuild(ctx, "nope"), ErrUnknownProjection)
-	_, err = db.Tables(ctx, "p1")
-	require.ErrorIs(t, err, ErrNoTables)
-	_, err = db.Tables(ctx, "nope")
-	require.ErrorIs(t, err, ErrUnknownProjection)
+		require.ErrorIs(t, r.Rebuild(ctx, "p1"), ErrNotRunning)
+		require.ErrorIs(t, r.Retry(ctx, "p1"), ErrNotRunning)
+		require.ErrorIs(t, r.Rebuild(ctx, "nope"), ErrUnknownProjection)
+		_, err = db.Tables(ctx, "p1")
+		require.ErrorIs(t, err, ErrNoTables)
+		_, err = db.Tables(ctx, "nope")
+		require.ErrorIs(t, err, ErrUnknownProjection)
 
-	assert.Equal(t, []string{"p1"}, r.Names())
-	startRunner(t, r)
-	require.ErrorIs(t, r.Run(ctx), ErrAlreadyRunning)
-	require.ErrorIs(t, r.Prepare(ctx), ErrAlreadyRunning)
-	other, err := NewRunner(store, db, nil, newCounting("p1"))
-	require.NoError(t, err)
-	require.ErrorIs(t, other.Run(ctx), ErrAlreadyRunning, "two runners must not write one projection")
+		assert.Equal(t, []string{"p1"}, r.Names())
+		startRunner(t, r)
+		require.ErrorIs(t, r.Run(ctx), ErrAlreadyRunning)
+		require.ErrorIs(t, r.Prepare(ctx), ErrAlreadyRunning)
+		other, err := NewRunner(store, db, nil, newCounting("p1"))
+		require.NoError(t, err)
+		require.ErrorIs(t, other.Run(ctx), ErrAlreadyRunning, "two runners must not write one projection")
+	})
 }
 
 func TestRunStopsWhenTheLogCannotBeFollowed(t *testing.T) {
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	r, err := NewRunner(store, db, nil, newCounting("p1"))
-	require.NoError(t, err)
-	run := startRunner(t, r)
-	require.NoError(t, store.Close())
-	err = <-run.done
-	run.done <- err
-	require.ErrorIs(t, err, eventstore.ErrClosed)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		r, err := NewRunner(store, db, nil, newCounting("p1"))
+		require.NoError(t, err)
+		run := startRunner(t, r)
+		require.NoError(t, store.Close())
+		err = <-run.done
+		run.done <- err
+		require.ErrorIs(t, err, eventstore.ErrClosed)
+	})
 }
 
 func TestNewRunnerValidates(t *testing.T) {
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	cases := map[string][]Projection{
-		"duplicate name":       {newCounting("p1"), newCounting("p1")},
-		"bad name":             {newCounting("P-1")},
-		"reserved name":        {newCounting("all")},
-		"zero version":         {&countingProjection{name: "p2"}},
-		"generation-like":      {tablesProjection{"p3", []string{"x_g1"}}},
-		"reserved table":       {tablesProjection{"p4", []string{stateTable}}},
-		"no tables":            {tablesProjection{"p5", nil}},
-		"table declared twice": {tablesProjection{"p6", []string{"a", "a"}}},
-	}
-	for name, projections := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, err := NewRunner(store, db, nil, projections...)
-			require.Error(t, err)
-		})
-	}
-	_, err := NewRunner(store, db, nil, tablesProjection{"q1", []string{"shared"}})
-	require.NoError(t, err)
-	_, err = NewRunner(store, db, nil, tablesProjection{"q2", []string{"shared"}})
-	require.Error(t, err, "a table has one owner")
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		cases := map[string][]Projection{
+			"duplicate name":       {newCounting("p1"), newCounting("p1")},
+			"bad name":             {newCounting("P-1")},
+			"reserved name":        {newCounting("all")},
+			"zero version":         {&countingProjection{name: "p2"}},
+			"generation-like":      {tablesProjection{"p3", []string{"x_g1"}}},
+			"reserved table":       {tablesProjection{"p4", []string{stateTable}}},
+			"no tables":            {tablesProjection{"p5", nil}},
+			"table declared twice": {tablesProjection{"p6", []string{"a", "a"}}},
+		}
+		for name, projections := range cases {
+			t.Run(name, func(t *testing.T) {
+				_, err := NewRunner(store, db, nil, projections...)
+				require.Error(t, err)
+			})
+		}
+		_, err := NewRunner(store, db, nil, tablesProjection{"q1", []string{"shared"}})
+		require.NoError(t, err)
+		_, err = NewRunner(store, db, nil, tablesProjection{"q2", []string{"shared"}})
+		require.Error(t, err, "a table has one owner")
+	})
 }
 
 func mustStatus(t *testing.T, r *Runner) []Status {
@@ -620,40 +639,42 @@ func (tablesProjection) Apply(context.Context, *sql.Tx, TableNames, eventstore.R
 }
 
 func TestActiveFailureDuringRebuildDoesNotStopTheRebuild(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 5}, p)
-	require.NoError(t, err)
-	appendEvents(t, store, 10)
-	startRunner(t, r)
-	waitFor(t, r, "p1", 10)
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 5}, p)
+		require.NoError(t, err)
+		appendEvents(t, store, 10)
+		startRunner(t, r)
+		waitFor(t, r, "p1", 10)
 
-	inRebuild, release := make(chan struct{}), make(chan struct{})
-	p.setHook(func(ctx context.Context, tn TableNames, e eventstore.RecordedEvent) error {
-		switch {
-		case tn.Generation() == 1 && e.Position == 12:
-			return errors.New("old generation cannot take this")
-		case tn.Generation() == 2 && e.Position == 3:
-			close(inRebuild)
-			<-release
-		}
-		return nil
+		inRebuild, release := make(chan struct{}), make(chan struct{})
+		p.setHook(func(ctx context.Context, tn TableNames, e eventstore.RecordedEvent) error {
+			switch {
+			case tn.Generation() == 1 && e.Position == 12:
+				return errors.New("old generation cannot take this")
+			case tn.Generation() == 2 && e.Position == 3:
+				close(inRebuild)
+				<-release
+			}
+			return nil
+		})
+		rebuilt := make(chan error, 1)
+		go func() { rebuilt <- r.Rebuild(ctx, "p1") }()
+		<-inRebuild
+		head := appendEvents(t, store, 5)
+		close(release)
+
+		require.NoError(t, <-rebuilt)
+		waitFor(t, r, "p1", head)
+		s := statusOf(t, r, "p1")
+		assert.Equal(t, StateRunning, s.State)
+		assert.Equal(t, int64(2), s.Generation)
+		assert.Contains(t, s.LastError, "generation 1: apply event 12")
+		requireEachAppliedOnce(t, db, p, head)
 	})
-	rebuilt := make(chan error, 1)
-	go func() { rebuilt <- r.Rebuild(ctx, "p1") }()
-	<-inRebuild
-	head := appendEvents(t, store, 5)
-	close(release)
-
-	require.NoError(t, <-rebuilt)
-	waitFor(t, r, "p1", head)
-	s := statusOf(t, r, "p1")
-	assert.Equal(t, StateRunning, s.State)
-	assert.Equal(t, int64(2), s.Generation)
-	assert.Contains(t, s.LastError, "generation 1: apply event 12")
-	requireEachAppliedOnce(t, db, p, head)
 }
 
 // flakyStore fails the first reads of the log, like a database that is
@@ -678,79 +699,83 @@ func (s *flakyStore) ReadAll(ctx context.Context, after int64, limit int) ([]eve
 }
 
 func TestInfrastructureErrorsAreRetried(t *testing.T) {
-	store := &flakyStore{Store: newStoreMemory(t), failures: 3}
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	p := newCounting("p1")
-	logger, logs := bufferLogger()
-	r, err := NewRunnerWithOptions(store, db, logger, Options{RetryDelay: time.Millisecond}, p)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 8)
-	startRunner(t, r)
-	waitFor(t, r, "p1", head)
-	requireEachAppliedOnce(t, db, p, head)
-	s := statusOf(t, r, "p1")
-	assert.Equal(t, StateRunning, s.State)
-	assert.Empty(t, s.LastError, "not the projection's failure")
-	assert.Contains(t, logs.String(), "projection will retry")
-	assert.Contains(t, logs.String(), "disk I/O error")
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		store := &flakyStore{Store: newStoreMemory(t), failures: 3}
+		db := openTestDB(t, viewsAt(t))
+		p := newCounting("p1")
+		logger, logs := bufferLogger()
+		r, err := NewRunnerWithOptions(store, db, logger, Options{RetryDelay: time.Millisecond}, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 8)
+		startRunner(t, r)
+		waitFor(t, r, "p1", head)
+		requireEachAppliedOnce(t, db, p, head)
+		s := statusOf(t, r, "p1")
+		assert.Equal(t, StateRunning, s.State)
+		assert.Empty(t, s.LastError, "not the projection's failure")
+		assert.Contains(t, logs.String(), "projection will retry")
+		assert.Contains(t, logs.String(), "disk I/O error")
+	})
 }
 
 func TestRebuildResumesAfterRestartAndRestartsOnNewVersion(t *testing.T) {
-	ctx := context.Background()
-	store := newStoreMemory(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
-	v1 := newCounting("p1")
-	r, err := NewRunner(store, db, nil, v1)
-	require.NoError(t, err)
-	head := appendEvents(t, store, 20)
-	run := startRunner(t, r)
-	waitFor(t, r, "p1", head)
-	require.NoError(t, run.stop())
+	forEachDB(t, func(t *testing.T, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStoreMemory(t)
+		db := openTestDB(t, viewsAt(t))
+		v1 := newCounting("p1")
+		r, err := NewRunner(store, db, nil, v1)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 20)
+		run := startRunner(t, r)
+		waitFor(t, r, "p1", head)
+		require.NoError(t, run.stop())
 
-	// Version 2 starts rebuilding and is stopped in the middle.
-	v2 := newCounting("p1")
-	v2.version = 2
-	inRebuild := make(chan struct{})
-	v2.setHook(func(ctx context.Context, tn TableNames, e eventstore.RecordedEvent) error {
-		if tn.Generation() == 2 && e.Position == 8 {
-			close(inRebuild)
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		return nil
+		// Version 2 starts rebuilding and is stopped in the middle.
+		v2 := newCounting("p1")
+		v2.version = 2
+		inRebuild := make(chan struct{})
+		v2.setHook(func(ctx context.Context, tn TableNames, e eventstore.RecordedEvent) error {
+			if tn.Generation() == 2 && e.Position == 8 {
+				close(inRebuild)
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		})
+		r, err = NewRunnerWithOptions(store, db, nil, Options{BatchSize: 5}, v2)
+		require.NoError(t, err)
+		run = startRunner(t, r)
+		<-inRebuild
+		require.NoError(t, run.stop())
+		s := statusOf(t, r, "p1")
+		require.NotNil(t, s.Rebuild)
+		assert.Equal(t, RebuildProgress{Generation: 2, Version: 2, Position: 5}, *s.Rebuild)
+
+		// A restart of the same version resumes from the rebuild's checkpoint.
+		v2.setHook(nil)
+		run = startRunner(t, r)
+		require.Eventually(t, func() bool { return statusOf(t, r, "p1").Generation == 2 }, generous, time.Millisecond)
+		requireEachAppliedOnce(t, db, v2, head)
+		require.NoError(t, run.stop())
+
+		// A rebuild left behind by another version is started over.
+		v3 := newCounting("p1")
+		v3.version = 3
+		r, err = NewRunner(store, db, nil, v3)
+		require.NoError(t, err)
+		require.NoError(t, r.Prepare(ctx))
+		v4 := newCounting("p1")
+		v4.version = 4
+		r, err = NewRunner(store, db, nil, v4)
+		require.NoError(t, err)
+		require.NoError(t, r.Prepare(ctx))
+		s = statusOf(t, r, "p1")
+		require.NotNil(t, s.Rebuild)
+		assert.Equal(t, RebuildProgress{Generation: 3, Version: 4, Position: 0}, *s.Rebuild)
+		startRunner(t, r)
+		require.Eventually(t, func() bool { return statusOf(t, r, "p1").Generation == 3 }, generous, time.Millisecond)
+		assert.Equal(t, 4, statusOf(t, r, "p1").StoredVersion)
+		requireEachAppliedOnce(t, db, v4, head)
 	})
-	r, err = NewRunnerWithOptions(store, db, nil, Options{BatchSize: 5}, v2)
-	require.NoError(t, err)
-	run = startRunner(t, r)
-	<-inRebuild
-	require.NoError(t, run.stop())
-	s := statusOf(t, r, "p1")
-	require.NotNil(t, s.Rebuild)
-	assert.Equal(t, RebuildProgress{Generation: 2, Version: 2, Position: 5}, *s.Rebuild)
-
-	// A restart of the same version resumes from the rebuild's checkpoint.
-	v2.setHook(nil)
-	run = startRunner(t, r)
-	require.Eventually(t, func() bool { return statusOf(t, r, "p1").Generation == 2 }, generous, time.Millisecond)
-	requireEachAppliedOnce(t, db, v2, head)
-	require.NoError(t, run.stop())
-
-	// A rebuild left behind by another version is started over.
-	v3 := newCounting("p1")
-	v3.version = 3
-	r, err = NewRunner(store, db, nil, v3)
-	require.NoError(t, err)
-	require.NoError(t, r.Prepare(ctx))
-	v4 := newCounting("p1")
-	v4.version = 4
-	r, err = NewRunner(store, db, nil, v4)
-	require.NoError(t, err)
-	require.NoError(t, r.Prepare(ctx))
-	s = statusOf(t, r, "p1")
-	require.NotNil(t, s.Rebuild)
-	assert.Equal(t, RebuildProgress{Generation: 3, Version: 4, Position: 0}, *s.Rebuild)
-	startRunner(t, r)
-	require.Eventually(t, func() bool { return statusOf(t, r, "p1").Generation == 3 }, generous, time.Millisecond)
-	assert.Equal(t, 4, statusOf(t, r, "p1").StoredVersion)
-	requireEachAppliedOnce(t, db, v4, head)
 }

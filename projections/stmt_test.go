@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,8 +9,12 @@ import (
 )
 
 func TestStatementHelpers(t *testing.T) {
+	forEachDB(t, testStatementHelpers)
+}
+
+func testStatementHelpers(t *testing.T, viewsAt viewsFactory) {
 	ctx := context.Background()
-	db := openTestDB(t, filepath.Join(t.TempDir(), "read.db"))
+	db := openTestDB(t, viewsAt(t))
 	_, err := db.write.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)`)
 	require.NoError(t, err)
 
@@ -23,7 +26,7 @@ func TestStatementHelpers(t *testing.T) {
 			txCtx = withStmtCache(ctx, tx)
 		}
 		for i := range 3 {
-			_, err := Exec(txCtx, tx, `INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`, "a")
+			_, err := Exec(txCtx, tx, `INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET v = kv.v + 1`, "a")
 			require.NoError(t, err, "round %d", i)
 		}
 		var v int
@@ -47,9 +50,19 @@ func TestStatementHelpers(t *testing.T) {
 		}
 		assert.Equal(t, []string{"a"}, keys)
 
-		_, err = Exec(txCtx, tx, `INSERT INTO missing VALUES (1)`)
-		require.Error(t, err)
-		require.Error(t, QueryRow(txCtx, tx, `SELECT v FROM missing`).Scan(&v))
 		require.NoError(t, tx.Commit())
+
+		// Errors surface from Exec and from Scan. In a transaction of its
+		// own: on PostgreSQL a failed statement aborts its transaction.
+		bad, err := db.write.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		badCtx := ctx
+		if cached {
+			badCtx = withStmtCache(ctx, bad)
+		}
+		_, err = Exec(badCtx, bad, `INSERT INTO missing VALUES (1)`)
+		require.Error(t, err)
+		require.Error(t, QueryRow(badCtx, bad, `SELECT v FROM missing`).Scan(&v))
+		require.NoError(t, bad.Rollback())
 	}
 }

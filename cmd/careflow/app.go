@@ -20,6 +20,7 @@ import (
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/chain"
 	"github.com/careflow/careflow/eventstore/codec"
+	"github.com/careflow/careflow/eventstore/keyring"
 	"github.com/careflow/careflow/eventstore/postgres"
 	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections"
@@ -32,51 +33,66 @@ import (
 // store, the codec of every domain event, and the read-model database with
 // a runner for every projection.
 type app struct {
-	log      *slog.Logger
-	cfg      Config
-	store    eventstore.Store
-	codec    *codec.Registry
-	deps     commands.Deps
-	accounts *commands.Accounts
-	views    *projections.DB
-	runner   *projections.Runner
-	chain    chain.Table
-	metrics  *serviceMetrics
-	// viewsPath is the read-model database file (for its process lock).
+	log   *slog.Logger
+	cfg   Config
+	store eventstore.Store
+	codec *codec.Registry
+	// keys seals PHI under per-client data keys and destroys them when a
+	// client is forgotten.
+	keys       *keyring.Keyring
+	keysCloser io.Closer
+	deps       commands.Deps
+	accounts   *commands.Accounts
+	views      *projections.DB
+	runner     *projections.Runner
+	chain      chain.Table
+	metrics    *serviceMetrics
+	// viewsPath is the read-model database: a file path or a PostgreSQL
+	// URL (print it with describeLocation).
 	viewsPath string
 }
 
 // openApp opens the store and the read-model database. It does not start
 // the projections: serve does that once it holds the lock.
 func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	reg, err := commands.NewRegistry()
+	plain, err := commands.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg, reg)
+	store, err := openStore(ctx, cfg, plain) // the registry as the catalogue of types
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	keys, keysCloser, err := openKeyring(ctx, cfg, log)
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("open the keyring: %w", err)
+	}
+	// Every event the service writes has its PHI sealed under the client's
+	// data key; every event it reads is opened (or redacted) with it.
+	reg := plain.WithSealer(keys)
 	metrics := newServiceMetrics()
 	store = measuredStore{Store: store, m: metrics}
-	a := &app{log: log, cfg: cfg, store: store, codec: reg, metrics: metrics}
-	a.deps = commands.Deps{Store: store, Codec: reg, Clock: time.Now, NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) }}
+	a := &app{log: log, cfg: cfg, store: store, codec: reg, keys: keys, keysCloser: keysCloser, metrics: metrics}
+	a.deps = commands.Deps{Store: store, Codec: reg, Clock: time.Now, NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) },
+		Streams: commands.NewStreamCache(0)}
 	hasher, err := identity.NewHasher(identity.DefaultArgon2Params())
 	if err != nil {
 		_ = a.Close()
 		return nil, err
 	}
 	a.accounts = commands.NewAccounts(a.deps, hasher)
-	if a.viewsPath, err = cfg.viewsPath(); err != nil {
+	if a.views, a.viewsPath, err = openViews(ctx, cfg); err != nil {
 		_ = a.Close()
 		return nil, err
 	}
-	if a.views, err = projections.OpenDB(ctx, a.viewsPath); err != nil {
+	all, err := allProjections(reg, keys)
+	if err != nil {
 		_ = a.Close()
-		return nil, fmt.Errorf("open read models: %w", err)
+		return nil, err
 	}
 	if a.runner, err = projections.NewRunnerWithOptions(store, a.views, log,
-		projections.Options{LagObserver: metrics}, allProjections(reg)...); err != nil {
+		projections.Options{LagObserver: metrics}, all...); err != nil {
 		_ = a.Close()
 		return nil, err
 	}
@@ -100,39 +116,28 @@ func (a *app) newAPI(ctx context.Context, rx *reactions.Reactions) (*api.Server,
 	if err != nil {
 		return nil, nil, err
 	}
-	authPath, err := a.cfg.besideStore("-auth.db")
+	refresh, accessLog, err := openSideStores(ctx, a.cfg)
 	if err != nil {
 		return nil, nil, err
-	}
-	refresh, err := api.OpenSQLiteRefreshTokens(ctx, authPath, time.Now)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open refresh tokens: %w", err)
-	}
-	accessPath, err := a.cfg.besideStore("-access.db")
-	if err != nil {
-		_ = refresh.Close()
-		return nil, nil, err
-	}
-	accessLog, err := api.OpenSQLiteAccessLog(ctx, accessPath)
-	if err != nil {
-		_ = refresh.Close()
-		return nil, nil, fmt.Errorf("open the access log: %w", err)
 	}
 	closers := closerFunc(func() error { return errors.Join(refresh.Close(), accessLog.Close()) })
-	org := commands.NewOrganization(a.deps)
+	org := commands.NewOrganization(a.deps).WithShredder(a.keys)
 	httpMetrics, err := api.NewMetrics(a.metrics.reg)
 	if err != nil {
 		_ = closers.Close()
 		return nil, nil, err
 	}
 	srv, err := api.NewServer(api.Config{
-		Metrics:     httpMetrics,
-		Projections: a.runner,
-		Store:       a.store,
-		Logger:      a.log,
-		Accounts:    a.accounts,
-		Refresh:     refresh,
-		Tokens:      api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
+		Codec:          a.codec,
+		Organization:   org,
+		Metrics:        httpMetrics,
+		Projections:    a.runner,
+		Store:          a.store,
+		Logger:         a.log,
+		Accounts:       a.accounts,
+		Refresh:        refresh,
+		BehindTLSProxy: a.cfg.BehindTLSProxy,
+		Tokens:         api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
 		Care: api.CareConfig{
 			Commands:   commands.NewCare(a.deps, org),
 			Directory:  org,
@@ -196,9 +201,14 @@ func (a *app) newChainer() (*chain.Chainer, error) {
 	return chain.NewChainer(a.store, a.chain, opts)
 }
 
-// allProjections lists every read model the service keeps.
-func allProjections(reg *codec.Registry) []projections.Projection {
-	return append(views.All(reg), audit.NewTrail(), api.NewAssignmentIndex())
+// allProjections lists every read model the service keeps; the views seal
+// their PHI columns with sealer (the data keyring).
+func allProjections(reg *codec.Registry, sealer eventstore.Sealer) ([]projections.Projection, error) {
+	phi, err := views.All(reg, sealer)
+	if err != nil {
+		return nil, err
+	}
+	return append(phi, audit.NewTrail(), api.NewAssignmentIndex()), nil
 }
 
 // openStore opens the event store the configuration names.
@@ -229,6 +239,9 @@ func (a *app) Close() error {
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
+	}
+	if a.keysCloser != nil {
+		errs = append(errs, a.keysCloser.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,9 +45,13 @@ type benchOptions struct {
 	// first with Duration.
 	MaxLoops int
 	// Reads is how many reads of projected views follow each command.
-	Reads          int
-	Provider       string
-	ClientUsers    []string
+	Reads       int
+	Provider    string
+	ClientUsers []string
+	// ClinicAdmin, when set, registers one new client per concurrent
+	// client (with Provider on the care team) instead of sharing
+	// ClientUsers, so that no client collects thousands of sessions.
+	ClinicAdmin    string
 	Password       string
 	RequestTimeout time.Duration
 	// ActivationWait bounds the wait for the time reactor to activate a
@@ -63,6 +68,7 @@ func defaultBenchOptions() benchOptions {
 		URL: "http://127.0.0.1:8080", Clients: 32, Duration: 20 * time.Second, MaxLoops: 100_000, Reads: 2,
 		Provider: demoProviderUser, Password: demoPassword,
 		ClientUsers:    []string{demoClientUser + "1", demoClientUser + "2", demoClientUser + "3"},
+		ClinicAdmin:    demoAdminUser,
 		RequestTimeout: 10 * time.Second, ActivationWait: 10 * time.Second,
 	}
 }
@@ -103,7 +109,9 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&o.MaxLoops, "max-loops", o.MaxLoops, fmt.Sprintf("stop after this many care loops (1..%d)", benchMaxLoops))
 	f.IntVar(&o.Reads, "reads", o.Reads, fmt.Sprintf("reads of projected views after each command (0..%d)", benchMaxReads))
 	f.StringVar(&o.Provider, "provider", o.Provider, "username of the provider to sign in as (on every bench client's care team)")
-	f.StringSliceVar(&o.ClientUsers, "client-users", o.ClientUsers, "usernames of the clients to sign in as")
+	f.StringSliceVar(&o.ClientUsers, "client-users", o.ClientUsers, "usernames of the clients to sign in as (with --clinic-admin \"\")")
+	f.StringVar(&o.ClinicAdmin, "clinic-admin", o.ClinicAdmin,
+		"clinic admin who registers one new client per concurrent client; empty: share --client-users")
 	f.StringVar(&o.Password, "password", o.Password, "password of those accounts (the demo password by default)")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "timeout of one request")
 	f.BoolVar(&o.Partial, "partial", o.Partial,
@@ -716,11 +724,9 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	if err != nil {
 		return benchReport{}, fmt.Errorf("bench: %w (is `careflow serve --demo` running at %s?)", err, h.base)
 	}
-	clients := make([]benchIdentity, len(o.ClientUsers))
-	for i, u := range o.ClientUsers {
-		if clients[i], err = h.signIn(ctx, u, o.Password); err != nil {
-			return benchReport{}, fmt.Errorf("bench: %w", err)
-		}
+	clients, err := benchClients(ctx, h, o, provider)
+	if err != nil {
+		return benchReport{}, fmt.Errorf("bench: %w", err)
 	}
 	// One loop first, unmeasured: a server without a route the loop needs
 	// fails here with the reason, instead of once per loop.
@@ -776,4 +782,72 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	rep := buildReport(o, elapsed, int(loops.Load()), int(failed.Load()), recs, errs.seen)
 	rep.Activation = warm.activation
 	return rep, nil
+}
+
+// benchClients signs in the clients the workers act for: with a clinic
+// admin, one new client per worker, registered in the admin's clinic with
+// the provider on the care team (a client in care has tens of sessions,
+// not the thousands a few shared accounts would collect); otherwise the
+// ClientUsers accounts, shared round robin.
+func benchClients(ctx context.Context, h *benchHTTP, o benchOptions, provider benchIdentity) ([]benchIdentity, error) {
+	if o.ClinicAdmin == "" {
+		clients := make([]benchIdentity, len(o.ClientUsers))
+		for i, u := range o.ClientUsers {
+			var err error
+			if clients[i], err = h.signIn(ctx, u, o.Password); err != nil {
+				return nil, err
+			}
+		}
+		return clients, nil
+	}
+	admin, err := h.signIn(ctx, o.ClinicAdmin, o.Password)
+	if err != nil {
+		return nil, err
+	}
+	var me struct {
+		Clinics []string `json:"clinics"`
+	}
+	if err := h.call(ctx, "who am I ("+o.ClinicAdmin+")", http.MethodGet, "/v1/auth/me", admin.token, nil, &me); err != nil {
+		return nil, err
+	}
+	if len(me.Clinics) == 0 {
+		return nil, fmt.Errorf("%s is an admin of no clinic", o.ClinicAdmin)
+	}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	// At most benchOwnClients: sign-in is rate-limited per address (a burst
+	// of 20), and the workers share them round robin.
+	clients := make([]benchIdentity, min(max(o.Clients, 1), benchOwnClients))
+	for i := range clients {
+		username := fmt.Sprintf("bench-%s-%d", run, i+1)
+		if err := h.call(ctx, "register a bench client", http.MethodPost, "/v1/clinics/"+me.Clinics[0]+"/clients", admin.token,
+			map[string]any{"displayName": "Bench client " + strconv.Itoa(i+1), "username": username, "password": o.Password,
+				"careTeam": []string{provider.actorID}}, nil); err != nil {
+			return nil, err
+		}
+		if clients[i], err = signInPatiently(ctx, h, username, o.Password); err != nil {
+			return nil, err
+		}
+	}
+	return clients, nil
+}
+
+// benchOwnClients bounds the clients the harness registers per run.
+const benchOwnClients = 16
+
+// signInPatiently signs in, waiting out the server's sign-in rate limit
+// (429) for up to a minute.
+func signInPatiently(ctx context.Context, h *benchHTTP, username, password string) (benchIdentity, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		id, err := h.signIn(ctx, username, password)
+		var be *benchError
+		if err == nil || !errors.As(err, &be) || be.status != http.StatusTooManyRequests || time.Now().After(deadline) {
+			return id, err
+		}
+		select {
+		case <-ctx.Done():
+			return benchIdentity{}, ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+	}
 }

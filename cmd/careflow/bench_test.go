@@ -232,6 +232,7 @@ func TestBenchDrivesTheCareLoopAndCountsEveryRequest(t *testing.T) {
 	defer srv.Close()
 
 	o := defaultBenchOptions()
+	o.ClinicAdmin = "" // the stub server knows only the demo accounts
 	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 4, 24, time.Minute, 2
 	var progress bytes.Buffer
 	rep, err := runBench(context.Background(), o, &progress)
@@ -290,6 +291,7 @@ func TestBenchWithoutActivateRouteWaitsForTheTimeReactor(t *testing.T) {
 	defer srv.Close()
 
 	o := defaultBenchOptions()
+	o.ClinicAdmin = "" // the stub server knows only the demo accounts
 	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 2, 6, time.Minute, 1
 	var progress bytes.Buffer
 	rep, err := runBench(context.Background(), o, &progress)
@@ -330,6 +332,7 @@ func TestBenchWithoutAnyActivationRunsPartialLoops(t *testing.T) {
 	defer srv.Close()
 
 	o := defaultBenchOptions()
+	o.ClinicAdmin = "" // the stub server knows only the demo accounts
 	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 2, 6, time.Minute, 1
 	o.ActivationWait = 50 * time.Millisecond
 	var progress bytes.Buffer
@@ -430,6 +433,7 @@ func TestBenchPartialFlagSkipsTheActiveSessionWork(t *testing.T) {
 	defer srv.Close()
 
 	o := defaultBenchOptions()
+	o.ClinicAdmin = "" // the stub server knows only the demo accounts
 	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads, o.Partial = srv.URL, 2, 4, time.Minute, 0, true
 	rep, err := runBench(context.Background(), o, io.Discard)
 	require.NoError(t, err)
@@ -450,6 +454,7 @@ func TestBenchCountsASessionTheReactorActivatedFirstAsActivated(t *testing.T) {
 	defer srv.Close()
 
 	o := defaultBenchOptions()
+	o.ClinicAdmin = "" // the stub server knows only the demo accounts
 	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 2, 6, time.Minute, 0
 	rep, err := runBench(context.Background(), o, io.Discard)
 	require.NoError(t, err)

@@ -24,8 +24,10 @@ type Config struct {
 	// StoreURL selects the event store: sqlite://PATH (the embedded
 	// default). postgres:// arrives with the PostgreSQL backend.
 	StoreURL string `mapstructure:"store_url"`
-	// ViewsURL is where the read models live: sqlite://PATH. Empty puts
-	// them next to a SQLite event store, in <name>-views.db.
+	// ViewsURL is where the read models live: sqlite://PATH or
+	// postgres://…. Empty puts them in a PostgreSQL event store's database
+	// (tables of their own), or next to a SQLite event store, in
+	// <name>-views.db.
 	ViewsURL string `mapstructure:"views_url"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `mapstructure:"log_level"`
@@ -74,6 +76,31 @@ type Config struct {
 	// WebhooksAllowInternal lets webhook endpoints point at loopback and
 	// private addresses (development only).
 	WebhooksAllowInternal bool `mapstructure:"webhooks_allow_internal"`
+	// TLSCertFile and TLSKeyFile (PEM), both or neither, make serve
+	// answer HTTPS only (TLS 1.2 or newer, Go's default cipher suites).
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	// BehindTLSProxy says a proxy terminates TLS in front of careflow:
+	// responses carry Strict-Transport-Security although careflow serves
+	// plain HTTP to the proxy.
+	BehindTLSProxy bool `mapstructure:"behind_tls_proxy"`
+	// KEKFile holds the key-encryption key that wraps the per-client data
+	// keys (careflow keys generate; mode 0600). KEK is the key text itself
+	// (CAREFLOW_KEK or the file; no flag: a command line is visible to every
+	// user). Neither with a SQLite store: one is made beside the store.
+	KEKFile string `mapstructure:"kek_file"`
+	KEK     string `mapstructure:"kek"`
+	// KEKPreviousFiles are older KEKs still accepted until `careflow keys
+	// rotate` has rewrapped every data key.
+	KEKPreviousFiles []string `mapstructure:"kek_previous_files"`
+	// KeysURL is where the wrapped data keys live: sqlite://PATH or
+	// postgres://. Empty: beside a SQLite store (<name>-keys.db), in a
+	// PostgreSQL store's own database.
+	KeysURL string `mapstructure:"keys_url"`
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on a
+	// loopback address of its own, apart from the API: for measuring, never
+	// exposed.
+	DebugAddr string `mapstructure:"debug_addr"`
 	// Demo seeds the demo clinic at start (serve --demo only; not a setting).
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
@@ -106,7 +133,7 @@ const defaultConfigFile = "careflow.yaml"
 var settings = []struct{ key, flag, help string }{
 	{"addr", "addr", "HTTP listen address"},
 	{"store_url", "store", "event store URL: sqlite://PATH"},
-	{"views_url", "views", "read-model database URL: sqlite://PATH (default: beside the event store)"},
+	{"views_url", "views", "read-model database URL: sqlite://PATH or postgres://… (default: the PostgreSQL store's database, or beside a SQLite store)"},
 	{"log_level", "log-level", "log level: debug, info, warn, error"},
 	{"log_format", "log-format", "log format: text or json"},
 	{"shutdown_timeout", "shutdown-timeout", "how long a stop waits for requests in flight"},
@@ -129,6 +156,14 @@ var settings = []struct{ key, flag, help string }{
 	{"store_migrate", "store-migrate", "create or upgrade a PostgreSQL store's schema at start"},
 	{"store_allow_async_commit", "store-allow-async-commit", "run on a PostgreSQL server with synchronous_commit=off (acknowledged events can be lost)"},
 	{"webhooks_allow_internal", "webhooks-allow-internal", "let webhooks reach loopback and private addresses (development only)"},
+	{"tls_cert_file", "tls-cert-file", "PEM certificate (chain) to serve HTTPS with; needs tls_key_file"},
+	{"tls_key_file", "tls-key-file", "PEM private key of tls_cert_file"},
+	{"behind_tls_proxy", "behind-tls-proxy", "a proxy terminates TLS in front of careflow: send Strict-Transport-Security"},
+	{"kek_file", "kek-file", "key-encryption key file (careflow keys generate, mode 0600) (default with SQLite: made beside the store)"},
+	{"kek", "", "the key-encryption key itself (environment or config file only)"},
+	{"kek_previous_files", "kek-previous-files", "comma-separated older KEK files, until careflow keys rotate has run"},
+	{"debug_addr", "debug-addr", "loopback host:port to serve the Go profiler (/debug/pprof/) on; empty: off"},
+	{"keys_url", "keys", "data-key database URL: sqlite://PATH or postgres:// (default: beside a SQLite store, else the store's database)"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -160,6 +195,13 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.Bool("store-migrate", d.StoreMigrate, settings[22].help)
 	fs.Bool("store-allow-async-commit", d.StoreAllowAsyncCommit, settings[23].help)
 	fs.Bool("webhooks-allow-internal", d.WebhooksAllowInternal, settings[24].help)
+	fs.String("tls-cert-file", d.TLSCertFile, helpOf("tls_cert_file"))
+	fs.String("tls-key-file", d.TLSKeyFile, helpOf("tls_key_file"))
+	fs.Bool("behind-tls-proxy", d.BehindTLSProxy, helpOf("behind_tls_proxy"))
+	fs.String("kek-file", d.KEKFile, helpOf("kek_file"))
+	fs.String("kek-previous-files", "", helpOf("kek_previous_files"))
+	fs.String("keys", d.KeysURL, helpOf("keys_url"))
+	fs.String("debug-addr", d.DebugAddr, helpOf("debug_addr"))
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -192,6 +234,13 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("store_migrate", d.StoreMigrate)
 	v.SetDefault("store_allow_async_commit", d.StoreAllowAsyncCommit)
 	v.SetDefault("webhooks_allow_internal", d.WebhooksAllowInternal)
+	v.SetDefault("tls_cert_file", d.TLSCertFile)
+	v.SetDefault("tls_key_file", d.TLSKeyFile)
+	v.SetDefault("behind_tls_proxy", d.BehindTLSProxy)
+	v.SetDefault("kek_file", d.KEKFile)
+	v.SetDefault("kek", d.KEK)
+	v.SetDefault("keys_url", d.KeysURL)
+	v.SetDefault("debug_addr", d.DebugAddr)
 
 	file, _ := fs.GetString("config")
 	if file == "" {
@@ -248,6 +297,11 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "%q is not text or json", c.LogFormat)
 	}
+	if c.DebugAddr != "" {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !isLoopbackHost(host) {
+			bad("debug_addr", "%q must be a loopback host:port (the profiler shows memory that may hold PHI)", c.DebugAddr)
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "%s must be positive", c.ShutdownTimeout)
 	}
@@ -279,6 +333,10 @@ func (c Config) Validate() error {
 		if c.SMTPFrom == "" {
 			bad("smtp_from", "mail needs a sender address")
 		}
+	}
+	c.validateTLS(bad)
+	if err := c.validateKeys(bad); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.AdminUsername == "") != (c.AdminPassword == "") {
 		bad("admin_username", "admin_username and admin_password go together")
@@ -352,19 +410,24 @@ func (c Config) besideStore(suffix string) (string, error) {
 	return strings.TrimSuffix(loc.Path, filepath.Ext(loc.Path)) + suffix, nil
 }
 
-// viewsPath is the read-model database file: views_url when set, else
-// beside a SQLite event store (careflow.db -> careflow-views.db).
+// viewsPath is where the read models live, as projections.OpenDB takes
+// it: views_url when set (a file path, or a postgres:// URL), else the
+// PostgreSQL event store's own database, else a file beside a SQLite
+// event store (careflow.db -> careflow-views.db).
 func (c Config) viewsPath() (string, error) {
 	if c.ViewsURL != "" {
 		loc, err := parseStoreURL(c.ViewsURL)
 		if err != nil {
 			return "", err
 		}
-		return loc.Path, nil
+		return cmp.Or(loc.Path, loc.URL), nil
 	}
 	loc, err := parseStoreURL(c.StoreURL)
 	if err != nil {
 		return "", err
+	}
+	if loc.Kind == "postgres" {
+		return loc.URL, nil
 	}
 	return c.besideStore("-views" + cmp.Or(filepath.Ext(loc.Path), ".db"))
 }
@@ -377,4 +440,13 @@ func (c Config) logger(w interface{ Write([]byte) (int, error) }) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// isLoopbackHost reports whether host names the loopback interface.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -146,3 +146,13 @@ func TestConfigSMTPFromTheFile(t *testing.T) {
 	assert.ErrorContains(t, err, "smtp_port")
 	assert.ErrorContains(t, err, "smtp_from")
 }
+
+func TestDebugAddrMustBeLoopback(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DebugAddr = "0.0.0.0:6060"
+	assert.ErrorContains(t, cfg.Validate(), "debug_addr")
+	for _, ok := range []string{"127.0.0.1:6060", "localhost:0", "[::1]:6060"} {
+		cfg.DebugAddr = ok
+		assert.NoError(t, cfg.Validate(), ok)
+	}
+}

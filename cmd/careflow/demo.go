@@ -88,7 +88,7 @@ func newDemoCmd() *cobra.Command {
 			return withApp(cmd, func(ctx context.Context, a *app) error {
 				// serve holds this lock; two processes must not write one
 				// SQLite store.
-				release, err := projections.Lock(a.viewsPath)
+				release, err := a.lockViews(ctx)
 				if errors.Is(err, projections.ErrLocked) {
 					return fmt.Errorf("careflow serve is running on this store; stop it first, or start it with serve --demo")
 				}

@@ -22,6 +22,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newProjectionsCmd(), newVerifyCmd(), newChainCmd(), newDemoCmd(), newBenchCmd(), newMigrateCmd())
+	root.AddCommand(newServeCmd(), newProjectionsCmd(), newVerifyCmd(), newChainCmd(), newDemoCmd(), newBenchCmd(), newMigrateCmd(), newKeysCmd())
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/careflow/careflow/eventstore/keyring"
 	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 )
 
@@ -27,6 +29,10 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	cfg.StoreURL = dbURL
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.AdminUsername, cfg.AdminPassword = "pg-admin", "a long enough password"
+	_, kek, err := keyring.GenerateKEK(rand.Reader)
+	require.NoError(t, err)
+	cfg.KEK = kek // a PostgreSQL store needs a configured key-encryption key
+	t.Setenv("CAREFLOW_KEK", kek)
 	require.NoError(t, cfg.Validate())
 
 	out, err := runCLI(t, "migrate", "--store", dbURL)

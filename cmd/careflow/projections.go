@@ -61,9 +61,9 @@ func newProjectionsRebuildCmd() *cobra.Command {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				release, err := projections.Lock(a.viewsPath)
+				release, err := a.lockViews(ctx)
 				if errors.Is(err, projections.ErrLocked) {
-					fmt.Fprintf(out, "careflow serve holds %s; asking it to rebuild %s\n", a.viewsPath, name)
+					fmt.Fprintf(out, "careflow serve holds %s; asking it to rebuild %s\n", describeLocation(a.viewsPath), name)
 					id, err := a.views.RequestRebuild(ctx, name)
 					if err != nil {
 						return err

@@ -32,7 +32,7 @@ type eventBus struct {
 // publishes anything: the in-process transport drops messages nobody
 // subscribes to yet.
 func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
-	path, err := a.cfg.besideStore("-reactions.db")
+	location, err := a.cfg.reactionsLocation()
 	if err != nil {
 		return nil, err
 	}
@@ -42,17 +42,18 @@ func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
 			b.Close()
 		}
 	}()
-	if b.db, err = reactions.OpenDB(ctx, path); err != nil {
+	if b.db, err = reactions.OpenDB(ctx, location); err != nil {
 		return nil, fmt.Errorf("open the reactions database: %w", err)
 	}
 	deliverer, err := a.deliverer()
 	if err != nil {
 		return nil, err
 	}
-	org := commands.NewOrganization(a.deps)
+	org := commands.NewOrganization(a.deps).WithShredder(a.keys)
 	if b.reactions, err = reactions.New(ctx, reactions.Config{
 		DB: b.db, Store: a.store, Codec: a.codec,
 		Care: commands.NewCare(a.deps, org), Clients: org, Staff: org,
+		Keys:      a.keys,
 		Deliverer: deliverer, Logger: a.log, WebhookAllowInternalTargets: a.cfg.WebhooksAllowInternal,
 	}); err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (a *app) startEventBus(ctx context.Context) (b *eventBus, err error) {
 	if err = b.reactions.AddHandlers(b.router, b.transport.NewSubscriber); err != nil {
 		return nil, err
 	}
-	checkpoints, err := bus.NewSQLCheckpoints(ctx, b.db, bus.SQLite, nil)
+	checkpoints, err := bus.NewSQLCheckpoints(ctx, b.db, reactions.Dialect(b.db), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,9 +54,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			log.Error("closing the stores", "err", err)
 		}
 	}()
-	release, err := projections.Lock(a.viewsPath)
+	release, err := a.lockViews(ctx)
 	if errors.Is(err, projections.ErrLocked) {
-		return fmt.Errorf("another careflow process is serving %s; stop it first", a.viewsPath)
+		return fmt.Errorf("another careflow process is serving %s; stop it first", describeLocation(a.viewsPath))
 	}
 	if err != nil {
 		return err
@@ -116,9 +117,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	defer func() { _ = refresh.Close() }()
 
+	if cfg.DebugAddr != "" {
+		stopDebug, err := startDebugServer(ctx, cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -126,8 +141,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsCfg,
 	}
-	log.Info("careflow serving", "addr", ln.Addr().String(), "store", cfg.StoreURL)
+	log.Info("careflow serving", "addr", ln.Addr().String(), "store", cfg.StoreURL, "tls", tlsCfg != nil)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -29,11 +29,11 @@ type PlanRef struct {
 type SessionScheduled struct {
 	SessionID    string     `json:"sessionId"`
 	ClinicID     string     `json:"clinicId"`
-	ClientID     string     `json:"clientId"`
+	ClientID     string     `json:"clientId" phi:"subject"`
 	ProviderID   string     `json:"providerId"`
 	ScheduledBy  string     `json:"scheduledBy"`
-	Title        string     `json:"title"`
-	Description  string     `json:"description,omitempty"`
+	Title        string     `json:"title" phi:"sealed"`
+	Description  string     `json:"description,omitempty" phi:"sealed"`
 	Start        time.Time  `json:"start"`
 	End          time.Time  `json:"end"`
 	ReminderDays []int      `json:"reminderDays,omitempty"`
@@ -47,7 +47,7 @@ func (SessionScheduled) EventType() string { return "session.scheduled" }
 // SessionActivated: the session's start has come; the client can work on it.
 type SessionActivated struct {
 	SessionID string    `json:"sessionId"`
-	ClientID  string    `json:"clientId"`
+	ClientID  string    `json:"clientId" phi:"subject"`
 	At        time.Time `json:"at"`
 }
 
@@ -63,7 +63,7 @@ type DueMove struct {
 // (their new due dates are listed) so they stay inside the session.
 type SessionRescheduled struct {
 	SessionID     string    `json:"sessionId"`
-	ClientID      string    `json:"clientId"`
+	ClientID      string    `json:"clientId" phi:"subject"`
 	By            string    `json:"by"`
 	PreviousStart time.Time `json:"previousStart"`
 	PreviousEnd   time.Time `json:"previousEnd"`
@@ -78,9 +78,9 @@ func (SessionRescheduled) EventType() string { return "session.rescheduled" }
 // SessionCancelled: a provider called the session off, with a reason.
 type SessionCancelled struct {
 	SessionID string    `json:"sessionId"`
-	ClientID  string    `json:"clientId"`
+	ClientID  string    `json:"clientId" phi:"subject"`
 	By        string    `json:"by"`
-	Reason    string    `json:"reason"`
+	Reason    string    `json:"reason" phi:"sealed"`
 	At        time.Time `json:"at"`
 }
 
@@ -91,9 +91,9 @@ func (SessionCancelled) EventType() string { return "session.cancelled" }
 // reason is then required.
 type SessionClosed struct {
 	SessionID       string    `json:"sessionId"`
-	ClientID        string    `json:"clientId"`
+	ClientID        string    `json:"clientId" phi:"subject"`
 	By              string    `json:"by"`
-	Reason          string    `json:"reason,omitempty"`
+	Reason          string    `json:"reason,omitempty" phi:"sealed"`
 	Early           bool      `json:"early"`
 	OpenAssignments []string  `json:"openAssignments,omitempty"`
 	At              time.Time `json:"at"`
@@ -104,7 +104,7 @@ func (SessionClosed) EventType() string { return "session.closed" }
 // AssignmentGiven: a provider assigned a book (at the version it had then).
 type AssignmentGiven struct {
 	SessionID    string     `json:"sessionId"`
-	ClientID     string     `json:"clientId"`
+	ClientID     string     `json:"clientId" phi:"subject"`
 	AssignmentID string     `json:"assignmentId"`
 	BookID       string     `json:"bookId"`
 	BookVersion  int        `json:"bookVersion"`
@@ -121,7 +121,7 @@ func (AssignmentGiven) EventType() string { return "assignment.given" }
 // AssignmentStarted: the client opened the assignment.
 type AssignmentStarted struct {
 	SessionID    string    `json:"sessionId"`
-	ClientID     string    `json:"clientId"`
+	ClientID     string    `json:"clientId" phi:"subject"`
 	AssignmentID string    `json:"assignmentId"`
 	At           time.Time `json:"at"`
 }
@@ -133,16 +133,16 @@ func (AssignmentStarted) EventType() string { return "assignment.started" }
 // reach the care team at once (PHQ-9 item 9). The inbox reads this event.
 type AssignmentCompleted struct {
 	SessionID    string         `json:"sessionId"`
-	ClientID     string         `json:"clientId"`
+	ClientID     string         `json:"clientId" phi:"subject"`
 	ProviderID   string         `json:"providerId"` // the session's provider, for the inbox
 	AssignmentID string         `json:"assignmentId"`
 	BookID       string         `json:"bookId"`
 	BookVersion  int            `json:"bookVersion"`
-	Answers      []books.Answer `json:"answers,omitempty"`
+	Answers      []books.Answer `json:"answers,omitempty" phi:"sealed"`
 	Scored       bool           `json:"scored"`
-	Total        int            `json:"total"`
-	Severity     string         `json:"severity,omitempty"`
-	Flags        []books.Flag   `json:"flags,omitempty"`
+	Total        int            `json:"total" phi:"sealed"`
+	Severity     string         `json:"severity,omitempty" phi:"sealed"`
+	Flags        []books.Flag   `json:"flags,omitempty" phi:"sealed"`
 	Urgent       bool           `json:"urgent"`
 	At           time.Time      `json:"at"`
 }
@@ -152,7 +152,7 @@ func (AssignmentCompleted) EventType() string { return "assignment.completed" }
 // AssignmentOverdue: the due date passed before the client completed it.
 type AssignmentOverdue struct {
 	SessionID    string    `json:"sessionId"`
-	ClientID     string    `json:"clientId"`
+	ClientID     string    `json:"clientId" phi:"subject"`
 	AssignmentID string    `json:"assignmentId"`
 	Due          time.Time `json:"due"`
 	At           time.Time `json:"at"`
@@ -164,11 +164,11 @@ func (AssignmentOverdue) EventType() string { return "assignment.overdue" }
 // FeedbackID opens a comment thread.
 type AssignmentFeedbackGiven struct {
 	SessionID    string    `json:"sessionId"`
-	ClientID     string    `json:"clientId"`
+	ClientID     string    `json:"clientId" phi:"subject"`
 	AssignmentID string    `json:"assignmentId"`
 	FeedbackID   string    `json:"feedbackId"`
 	By           string    `json:"by"`
-	Text         string    `json:"text"`
+	Text         string    `json:"text" phi:"sealed"`
 	At           time.Time `json:"at"`
 }
 
@@ -178,13 +178,13 @@ func (AssignmentFeedbackGiven) EventType() string { return "assignment.feedback_
 // replied, in the feedback's thread.
 type AssignmentCommentPosted struct {
 	SessionID    string      `json:"sessionId"`
-	ClientID     string      `json:"clientId"`
+	ClientID     string      `json:"clientId" phi:"subject"`
 	AssignmentID string      `json:"assignmentId"`
 	FeedbackID   string      `json:"feedbackId"`
 	CommentID    string      `json:"commentId"`
 	AuthorID     string      `json:"authorId"`
 	AuthorRole   domain.Role `json:"authorRole"`
-	Text         string      `json:"text"`
+	Text         string      `json:"text" phi:"sealed"`
 	At           time.Time   `json:"at"`
 }
 
@@ -194,11 +194,11 @@ func (AssignmentCommentPosted) EventType() string { return "assignment.comment_p
 // message center.
 type SessionMessagePosted struct {
 	SessionID  string      `json:"sessionId"`
-	ClientID   string      `json:"clientId"`
+	ClientID   string      `json:"clientId" phi:"subject"`
 	MessageID  string      `json:"messageId"`
 	AuthorID   string      `json:"authorId"`
 	AuthorRole domain.Role `json:"authorRole"`
-	Text       string      `json:"text"`
+	Text       string      `json:"text" phi:"sealed"`
 	At         time.Time   `json:"at"`
 }
 
@@ -208,10 +208,10 @@ func (SessionMessagePosted) EventType() string { return "session.message_posted"
 // the client never sees it.
 type SessionDiscussionPosted struct {
 	SessionID string    `json:"sessionId"`
-	ClientID  string    `json:"clientId"`
+	ClientID  string    `json:"clientId" phi:"subject"`
 	PostID    string    `json:"postId"`
 	AuthorID  string    `json:"authorId"`
-	Text      string    `json:"text"`
+	Text      string    `json:"text" phi:"sealed"`
 	At        time.Time `json:"at"`
 }
 
@@ -221,10 +221,10 @@ func (SessionDiscussionPosted) EventType() string { return "session.discussion_p
 // client never sees it.
 type SessionNoteWritten struct {
 	SessionID string    `json:"sessionId"`
-	ClientID  string    `json:"clientId"`
+	ClientID  string    `json:"clientId" phi:"subject"`
 	NoteID    string    `json:"noteId"`
 	AuthorID  string    `json:"authorId"`
-	Text      string    `json:"text"`
+	Text      string    `json:"text" phi:"sealed"`
 	At        time.Time `json:"at"`
 }
 

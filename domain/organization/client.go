@@ -11,9 +11,9 @@ import (
 // ClientRegistered: a clinic took on a client with a first care team.
 // DisplayName is PHI.
 type ClientRegistered struct {
-	ClientID     string   `json:"clientId"`
+	ClientID     string   `json:"clientId" phi:"subject"`
 	ClinicID     string   `json:"clinicId"`
-	DisplayName  string   `json:"displayName"`
+	DisplayName  string   `json:"displayName" phi:"sealed"`
 	CareTeam     []string `json:"careTeam"`
 	RegisteredBy string   `json:"registeredBy"`
 }
@@ -23,7 +23,7 @@ func (ClientRegistered) EventType() string { return "client.registered" }
 // ClientCareTeamChanged: the client's care team is now CareTeam; Added and
 // Removed say what changed.
 type ClientCareTeamChanged struct {
-	ClientID  string   `json:"clientId"`
+	ClientID  string   `json:"clientId" phi:"subject"`
 	ClinicID  string   `json:"clinicId"`
 	CareTeam  []string `json:"careTeam"`
 	Added     []string `json:"added,omitempty"`
@@ -36,9 +36,9 @@ func (ClientCareTeamChanged) EventType() string { return "client.care_team_chang
 // ClientDeactivated: the client's care ended (discharged); the record is
 // kept but no new care happens.
 type ClientDeactivated struct {
-	ClientID string `json:"clientId"`
+	ClientID string `json:"clientId" phi:"subject"`
 	ClinicID string `json:"clinicId"`
-	Reason   string `json:"reason,omitempty"`
+	Reason   string `json:"reason,omitempty" phi:"sealed"`
 	By       string `json:"by"`
 }
 
@@ -46,7 +46,7 @@ func (ClientDeactivated) EventType() string { return "client.deactivated" }
 
 // ClientReactivated: a deactivated client is in care again.
 type ClientReactivated struct {
-	ClientID string `json:"clientId"`
+	ClientID string `json:"clientId" phi:"subject"`
 	ClinicID string `json:"clinicId"`
 	By       string `json:"by"`
 }
@@ -121,6 +121,9 @@ type Client struct {
 	name     string
 	team     []string
 	inactive bool
+	// forgotten: erased by crypto-shredding; implies inactive, for good.
+	forgotten bool
+	grants    []EmergencyGrant
 }
 
 // NewClient returns an empty client to load or register into.
@@ -170,6 +173,9 @@ func (c *Client) ChangeCareTeam(roster Roster, team []string, by string) error {
 	if !c.Exists() {
 		return domain.NotFound("client-not-found", "no such client")
 	}
+	if err := c.refuseForgotten(); err != nil {
+		return err
+	}
 	if c.inactive {
 		return domain.Conflict("client-inactive", "client %s is inactive", c.id)
 	}
@@ -203,6 +209,9 @@ func (c *Client) Deactivate(reason, by string) error {
 	if !c.Exists() {
 		return domain.NotFound("client-not-found", "no such client")
 	}
+	if err := c.refuseForgotten(); err != nil {
+		return err
+	}
 	if c.inactive {
 		return domain.Conflict("client-inactive", "client %s is already inactive", c.id)
 	}
@@ -217,6 +226,9 @@ func (c *Client) Deactivate(reason, by string) error {
 func (c *Client) Reactivate(by string) error {
 	if !c.Exists() {
 		return domain.NotFound("client-not-found", "no such client")
+	}
+	if err := c.refuseForgotten(); err != nil {
+		return err
 	}
 	if !c.inactive {
 		return domain.Conflict("client-active", "client %s is already active", c.id)
@@ -244,5 +256,10 @@ func (c *Client) apply(e domain.Event) {
 		c.inactive = true
 	case ClientReactivated:
 		c.inactive = false
+	case ClientForgotten:
+		c.inactive, c.forgotten = true, true
+	case ClientEmergencyAccessGranted:
+		c.grants = append(c.grants, EmergencyGrant{ID: e.GrantID, ActorID: e.GrantedTo, Role: e.GrantedToRole,
+			Reason: e.Reason, GrantedAt: e.GrantedAt, ExpiresAt: e.ExpiresAt})
 	}
 }

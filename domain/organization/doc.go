@@ -33,6 +33,7 @@ func Events() []domain.Event {
 		ClinicCreated{}, ClinicStaffAdded{}, ClinicStaffRemoved{}, ClinicProviderJoined{}, ClinicProviderLeft{},
 		ProviderRegistered{}, ProviderDeactivated{}, ProviderReactivated{},
 		ClientRegistered{}, ClientCareTeamChanged{}, ClientDeactivated{}, ClientReactivated{},
+		ClientEmergencyAccessGranted{}, ClientForgotten{},
 	}
 }
 

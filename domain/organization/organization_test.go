@@ -46,7 +46,7 @@ func TestEventsAreUniqueAndNamed(t *testing.T) {
 		assert.False(t, seen[name], "%s listed twice", name)
 		seen[name] = true
 	}
-	assert.Len(t, seen, 15)
+	assert.Len(t, seen, 17)
 	for _, name := range []string{"institute.created", "clinic.created", "clinic.provider_joined", "client.registered", "client.care_team_changed"} {
 		assert.True(t, seen[name], name)
 	}

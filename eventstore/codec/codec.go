@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+
+	"github.com/careflow/careflow/eventstore"
 )
 
 // ErrUnknownType: no Go type is registered for the name (or vice versa).
@@ -23,12 +25,15 @@ type entry struct {
 	version   int // current schema version
 	typ       reflect.Type
 	upcasters map[int]Upcaster // from version -> to version+1
+	subject   string           // JSON name of the phi subject field
+	sealed    []sealedField    // the fields sealed under the subject's key
 }
 
 // Registry knows the event types of one application.
 type Registry struct {
 	byName map[string]*entry
 	byType map[reflect.Type]*entry
+	sealer eventstore.Sealer // nil: PHI fields are stored in clear (tests)
 }
 
 // NewRegistry returns an empty registry.
@@ -61,7 +66,11 @@ func (r *Registry) add(name string, version int, typ reflect.Type) error {
 	if e, dup := r.byType[typ]; dup {
 		return fmt.Errorf("codec: %s already registered as %q", typ, e.name)
 	}
-	e := &entry{name: name, version: version, typ: typ, upcasters: map[int]Upcaster{}}
+	subject, sealed, err := phiFields(typ)
+	if err != nil {
+		return err
+	}
+	e := &entry{name: name, version: version, typ: typ, upcasters: map[int]Upcaster{}, subject: subject, sealed: sealed}
 	r.byName[name] = e
 	r.byType[typ] = e
 	return nil
@@ -110,6 +119,9 @@ func (r *Registry) Encode(v any) (name string, version int, data json.RawMessage
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("codec: encode %s: %w", e.name, err)
 	}
+	if data, err = r.seal(e, data); err != nil {
+		return "", 0, nil, err
+	}
 	return e.name, e.version, data, nil
 }
 
@@ -136,12 +148,15 @@ func (r *Registry) Decode(name string, version int, data json.RawMessage) (any, 
 	if version < 1 || version > e.version {
 		return nil, fmt.Errorf("codec: %q schema version %d is not readable (current %d)", name, version, e.version)
 	}
+	data, err := r.open(e, data)
+	if err != nil {
+		return nil, err
+	}
 	for v := version; v < e.version; v++ {
 		up := e.upcasters[v]
 		if up == nil {
 			return nil, fmt.Errorf("codec: %q has no upcaster from version %d", name, v)
 		}
-		var err error
 		if data, err = up(data); err != nil {
 			return nil, fmt.Errorf("codec: upcast %q from version %d: %w", name, v, err)
 		}
@@ -175,4 +190,13 @@ func (r *Registry) RegisterValue(name string, sample any) error {
 		return fmt.Errorf("codec: %s: %v is not a struct type", name, typ)
 	}
 	return r.add(name, 1, typ)
+}
+
+// TypeOf returns the Go struct type registered under name.
+func (r *Registry) TypeOf(name string) (reflect.Type, bool) {
+	e, ok := r.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return e.typ, true
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/domain/care"
 	"github.com/careflow/careflow/eventstore"
 )
@@ -42,15 +41,6 @@ const (
 	ModelSession = "session"
 	ModelClient  = "client"
 )
-
-// Diff is TimeTravel.Diff over store with every domain event type known.
-func Diff(ctx context.Context, store eventstore.Store, stream eventstore.StreamID, fromVersion, toVersion int64) (StreamDiff, error) {
-	registry, err := commands.NewRegistry()
-	if err != nil {
-		return StreamDiff{}, fmt.Errorf("audit: event types: %w", err)
-	}
-	return NewTimeTravel(store, registry).Diff(ctx, stream, fromVersion, toVersion)
-}
 
 // Diff lists the events of stream after fromVersion up to toVersion and
 // the fields of the rebuilt state that differ between the two versions

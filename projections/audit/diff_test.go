@@ -38,7 +38,7 @@ func TestDiffBetweenTwoVersionsOfASession(t *testing.T) {
 	w := h.w
 	stream := eventstore.NewStreamID(care.StreamType, h.s1)
 
-	d, err := audit.Diff(w.ctx, w.store, stream, h.activatedS1, h.closedS1)
+	d, err := audit.NewTimeTravel(w.store, w.codec).Diff(w.ctx, stream, h.activatedS1, h.closedS1)
 	require.NoError(t, err)
 	assert.Equal(t, audit.ModelSession, d.Model)
 	require.Len(t, d.Events, int(h.closedS1-h.activatedS1))

@@ -22,6 +22,7 @@ import (
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 // generous bounds a wait that ends long before it; no test asserts on it.
@@ -110,12 +111,14 @@ func newWorld(t *testing.T, backend string) *world {
 	w.care = commands.NewCare(w.deps, w.org)
 	w.tt = audit.NewTimeTravel(store, registry)
 
-	w.db, err = projections.OpenDB(w.ctx, filepath.Join(t.TempDir(), "read.db"))
+	w.db, err = projections.OpenDB(w.ctx, readModelsAt(t, "read.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.db.Close() })
 	// The care team's session view runs beside the trail: what it showed
 	// live is compared with time travel too.
-	w.run, err = projections.NewRunner(store, w.db, nil, audit.NewTrail(), views.NewSessionView(registry))
+	sessionView, err := views.NewSessionView(registry, viewstest.NewSealer())
+	require.NoError(t, err)
+	w.run, err = projections.NewRunner(store, w.db, nil, audit.NewTrail(), sessionView)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(w.ctx)
 	done := make(chan error, 1)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -238,7 +237,7 @@ func testIncrementalEqualsRebuild(t *testing.T, h *history) {
 	assert.Equal(t, timeline, w.timeline(w.k1.ID, time.Time{}, time.Time{}))
 
 	// A fresh database built in one go from the finished log agrees too.
-	db, err := projections.OpenDB(w.ctx, filepath.Join(t.TempDir(), "fresh.db"))
+	db, err := projections.OpenDB(w.ctx, readModelsAt(t, "fresh.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	r, err := projections.NewRunnerWithOptions(w.store, db, nil, projections.Options{BatchSize: 4}, audit.NewTrail())
@@ -286,7 +285,7 @@ func TestLinksFollowStreamsAClientOwns(t *testing.T) {
 	named := put(providerAccount, care.SessionMessagePosted{SessionID: "s9", ClientID: "k8", MessageID: "m1", AuthorID: "p9", AuthorRole: domain.RoleProvider, Text: "x"})
 	last := put(providerAccount, identity.AccountPasswordChanged{UserID: "u2", PasswordHash: "y", ChangedBy: "u2"})
 
-	db, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "read.db"))
+	db, err := projections.OpenDB(ctx, readModelsAt(t, "read.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	r, err := projections.NewRunner(store, db, nil, audit.NewTrail())

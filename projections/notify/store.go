@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 // Querier is what the store writes and reads through: a *sql.DB, or the
@@ -62,7 +63,7 @@ func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
 		`CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications (recipient_id, created_at DESC, id DESC)`,
 		`CREATE INDEX IF NOT EXISTS notifications_undelivered ON notifications (urgent DESC, created_at) WHERE delivered_at IS NULL`,
 	} {
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
+		if _, err := db.ExecContext(ctx, pgsql.DDL(db, ddl)); err != nil {
 			return nil, fmt.Errorf("notify: create tables: %w", err)
 		}
 	}

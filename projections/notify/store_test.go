@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/careflow/careflow/domain"
-	"github.com/careflow/careflow/projections/bus"
 )
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
@@ -26,7 +24,7 @@ func testContext(t *testing.T) context.Context {
 
 func openStore(t *testing.T, ctx context.Context) *Store {
 	t.Helper()
-	db, err := bus.OpenSQLite(ctx, filepath.Join(t.TempDir(), "notify.db"))
+	db, err := openTestDB(ctx, testDBLocation(t, "notify.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	s, err := NewStore(ctx, db)

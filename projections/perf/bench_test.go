@@ -28,6 +28,7 @@ import (
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 // millionEvents is the size of the log the rebuild target is set for.
@@ -47,9 +48,13 @@ func skipUnlessNamed(b *testing.B, name string) {
 }
 
 // allProjections is every projection the service runs (cmd/careflow's
-// allProjections).
-func allProjections(reg *codec.Registry) []projections.Projection {
-	return append(views.All(reg), audit.NewTrail(), api.NewAssignmentIndex())
+// allProjections), sealing PHI as the service does: one AES-GCM seal per
+// PHI column value, keys in memory.
+func allProjections(tb testing.TB, reg *codec.Registry) []projections.Projection {
+	tb.Helper()
+	all, err := views.All(reg, viewstest.NewSealer())
+	require.NoError(tb, err)
+	return append(all, audit.NewTrail(), api.NewAssignmentIndex())
 }
 
 // BenchmarkRebuildMillion rebuilds every projection of the service from
@@ -74,7 +79,7 @@ func BenchmarkRebuildMillion(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				db, err := projections.OpenDB(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("views-%d.db", i)))
 				require.NoError(b, err)
-				ps := allProjections(reg)
+				ps := allProjections(b, reg)
 				runner, err := projections.NewRunnerWithOptions(store, db, nil, projections.Options{CatchUpBatchSize: batch}, ps...)
 				require.NoError(b, err)
 				require.NoError(b, runner.Prepare(ctx))
@@ -152,7 +157,7 @@ func liveLag(b *testing.B, reg *codec.Registry, storePath string, rate int) {
 	require.NoError(b, err)
 	defer func() { require.NoError(b, db.Close()) }()
 	lags := &lagRecorder{}
-	ps := allProjections(reg)
+	ps := allProjections(b, reg)
 	runner, err := projections.NewRunnerWithOptions(store, db, nil, projections.Options{LagObserver: lags}, ps...)
 	require.NoError(b, err)
 	require.NoError(b, runner.Prepare(ctx))

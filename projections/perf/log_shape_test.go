@@ -42,7 +42,7 @@ func TestCareHistoryIsProjectedByEveryProjection(t *testing.T) {
 	db, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "views.db"))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, db.Close()) }()
-	ps := allProjections(reg)
+	ps := allProjections(t, reg)
 	runner, err := projections.NewRunner(store, db, nil, ps...)
 	require.NoError(t, err)
 	require.NoError(t, runner.Prepare(ctx))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -159,7 +158,7 @@ func newWorld(t testing.TB) *world {
 	w.fed, err = w.store.HeadPosition(w.ctx)
 	require.NoError(t, err)
 
-	w.path = filepath.Join(t.TempDir(), "reactions.db")
+	w.path = testDBLocation(t, "reactions.db")
 	w.deliverer = &recordingDeliverer{}
 	w.jitter = func(time.Duration) time.Duration { return 0 }
 	w.open()

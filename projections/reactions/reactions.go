@@ -30,17 +30,39 @@ import (
 
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/domain/care"
+	"github.com/careflow/careflow/domain/organization"
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/careflow/careflow/projections/bus"
 	"github.com/careflow/careflow/projections/notify"
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
-// OpenDB opens (creating it if needed) the SQLite file the reactions keep
-// their timers, notifications, webhooks and inbox in: WAL,
-// synchronous=FULL, owner-only permissions (see bus.OpenSQLite).
-func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
-	return bus.OpenSQLite(ctx, path)
+// OpenDB opens the database the reactions keep their timers,
+// notifications, webhooks and inbox in: a PostgreSQL database when
+// location is a postgres:// URL (tables of their own, beside the event
+// store's or the read models'), else a SQLite file, created if needed:
+// WAL, synchronous=FULL, owner-only permissions (see bus.OpenSQLite).
+func OpenDB(ctx context.Context, location string) (*sql.DB, error) {
+	if !pgsql.IsURL(location) {
+		return bus.OpenSQLite(ctx, location)
+	}
+	db, err := pgsql.Open(location)
+	if err != nil {
+		return nil, fmt.Errorf("reactions: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("reactions: connect to PostgreSQL: %w", err), db.Close())
+	}
+	return db, nil
+}
+
+// Dialect is the bus dialect of a database OpenDB opened.
+func Dialect(db *sql.DB) bus.Dialect {
+	if pgsql.Is(db) {
+		return bus.PostgreSQL
+	}
+	return bus.SQLite
 }
 
 // Config is what New needs.
@@ -55,6 +77,9 @@ type Config struct {
 	// user holds in a clinic (*commands.Organization implements both).
 	Clients commands.ClientDirectory
 	Staff   commands.StaffDirectory
+	// Keys destroys forgotten clients' data keys (the key shredder
+	// consumer); nil leaves the consumer out.
+	Keys commands.KeyShredder
 	// Deliverer takes notifications out of careflow (notify.LogDeliverer,
 	// notify.SMTPDeliverer).
 	Deliverer notify.Deliverer
@@ -106,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Reactions, error) {
 	}
 	r := &Reactions{cfg: cfg, pumpNudge: make(chan struct{}, 1)}
 	var err error
-	if r.inbox, err = bus.NewInbox(ctx, cfg.DB, bus.SQLite, cfg.Clock); err != nil {
+	if r.inbox, err = bus.NewInbox(ctx, cfg.DB, Dialect(cfg.DB), cfg.Clock); err != nil {
 		return nil, err
 	}
 	if r.timers, err = NewSQLiteTimers(ctx, cfg.DB); err != nil {
@@ -163,9 +188,10 @@ func (r *Reactions) Pump() *notify.Pump { return r.pump }
 // (bus.Transport.NewSubscriber).
 type SubscriberFactory func(consumer string) (message.Subscriber, error)
 
-// AddHandlers adds the three consumers to router: the time reactor on the
+// AddHandlers adds the consumers to router: the time reactor on the
 // session and assignment topics, the care notifier on the assignment
-// topic, the webhooks on every topic. Add them before the router and the
+// topic, the webhooks on every topic, the key shredder (when Keys is set)
+// on the client topic. Add them before the router and the
 // relay run.
 func (r *Reactions) AddHandlers(router *message.Router, subscriber SubscriberFactory) error {
 	sessionTopic, err := bus.TopicFor((care.SessionScheduled{}).EventType())
@@ -176,14 +202,22 @@ func (r *Reactions) AddHandlers(router *message.Router, subscriber SubscriberFac
 	if err != nil {
 		return err
 	}
-	consumers := []struct {
+	type consumer struct {
 		name    string
 		topics  []string
 		handler message.NoPublishHandlerFunc
-	}{
+	}
+	consumers := []consumer{
 		{ConsumerTimeReactor, []string{sessionTopic, assignmentTopic}, r.reactor.Handler(r.inbox)},
 		{ConsumerCareNotifier, []string{assignmentTopic}, r.notifier.Handler(r.inbox)},
 		{ConsumerWebhooks, r.webhooks.Topics(), r.webhooks.Handler(r.inbox)},
+	}
+	if r.cfg.Keys != nil {
+		clientTopic, err := bus.TopicFor((organization.ClientForgotten{}).EventType())
+		if err != nil {
+			return err
+		}
+		consumers = append(consumers, consumer{ConsumerKeyShredder, []string{clientTopic}, KeyShredderHandler(r.cfg.Keys)})
 	}
 	for _, c := range consumers {
 		sub, err := subscriber(c.name)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/careflow/careflow/projections/notify"
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 // Querier is a *sql.DB or the *sql.Tx of an inbox handler.
@@ -137,7 +138,7 @@ func NewSQLiteTimers(ctx context.Context, db *sql.DB) (*SQLiteTimers, error) {
 		`CREATE INDEX IF NOT EXISTS reaction_timers_pending ON reaction_timers (due_at) WHERE state = 'pending'`,
 		`CREATE INDEX IF NOT EXISTS reaction_timers_by_session ON reaction_timers (session_id, assignment_id)`,
 	} {
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
+		if _, err := db.ExecContext(ctx, pgsql.DDL(db, ddl)); err != nil {
 			return nil, fmt.Errorf("reactions: create timers table: %w", err)
 		}
 	}
@@ -200,7 +201,8 @@ func (s *SQLiteTimers) Due(ctx context.Context, now time.Time, limit int) ([]Tim
 // Next implements TimerStore.
 func (s *SQLiteTimers) Next(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(max(due_at, not_before)) FROM reaction_timers WHERE state = 'pending'`).Scan(&at)
+	err := s.db.QueryRowContext(ctx, `SELECT min(CASE WHEN due_at > not_before THEN due_at ELSE not_before END)
+		FROM reaction_timers WHERE state = 'pending'`).Scan(&at)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reactions: next timer: %w", err)
 	}

@@ -172,7 +172,8 @@ func advanceMark(ctx context.Context, q Querier, stream string, through int64) e
 		through++
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO webhook_stream_marks (stream, through) VALUES (?, ?)
-		ON CONFLICT (stream) DO UPDATE SET through = max(webhook_stream_marks.through, excluded.through)`, stream, through); err != nil {
+		ON CONFLICT (stream) DO UPDATE SET through = CASE WHEN webhook_stream_marks.through > excluded.through
+			THEN webhook_stream_marks.through ELSE excluded.through END`, stream, through); err != nil {
 		return fmt.Errorf("reactions: save mark of %s: %w", stream, err)
 	}
 	return nil
@@ -466,12 +467,12 @@ func (w *Webhooks) Next(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
 	err := w.cfg.DB.QueryRowContext(ctx, `SELECT min(CASE
 			WHEN d.version <= coalesce((SELECT m.through FROM webhook_stream_marks m WHERE m.stream = d.stream), 0) + 1 THEN d.next_attempt_at
-			ELSE max(d.next_attempt_at, d.queued_at + ?) END)
+			WHEN d.next_attempt_at > d.queued_at + ? THEN d.next_attempt_at ELSE d.queued_at + ? END)
 		FROM webhook_deliveries d
 		JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state = 'pending' AND e.state = 'active'
 		  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
 			WHERE p.endpoint_id = d.endpoint_id AND p.stream = d.stream AND p.state = 'pending' AND p.version < d.version)`,
-		w.cfg.OrderGrace.Nanoseconds()).Scan(&at)
+		w.cfg.OrderGrace.Nanoseconds(), w.cfg.OrderGrace.Nanoseconds()).Scan(&at)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reactions: next delivery: %w", err)
 	}

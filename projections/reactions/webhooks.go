@@ -26,6 +26,7 @@ import (
 	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/careflow/careflow/projections/bus"
 	"github.com/careflow/careflow/projections/notify"
+	"github.com/careflow/careflow/projections/pgsql"
 )
 
 // Webhook limits.
@@ -197,7 +198,7 @@ func NewWebhooks(ctx context.Context, cfg WebhookConfig) (*Webhooks, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	for _, ddl := range webhookSchema {
-		if _, err := cfg.DB.ExecContext(ctx, ddl); err != nil {
+		if _, err := cfg.DB.ExecContext(ctx, pgsql.DDL(cfg.DB, ddl)); err != nil {
 			return nil, fmt.Errorf("reactions: create webhook tables: %w", err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/careflow/careflow/eventstore/memory"
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 // syntheticLog appends a care history shaped like production to store:
@@ -139,7 +140,9 @@ func BenchmarkRebuild(b *testing.B) {
 	store := memory.New(eventstore.Options{Types: reg})
 	defer store.Close()
 	events := syntheticLog(b, store, reg, 1000, 6)
-	b.Run("all", func(b *testing.B) { benchRebuild(b, store, events, views.All(reg)...) })
+	all, err := views.All(reg, viewstest.NewSealer())
+	require.NoError(b, err)
+	b.Run("all", func(b *testing.B) { benchRebuild(b, store, events, all...) })
 	// The floor: five projections that write nothing, i.e. what the runner
 	// itself costs to feed five projections the log.
 	b.Run("five_noops", func(b *testing.B) {
@@ -149,7 +152,9 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		benchRebuild(b, store, events, noops...)
 	})
-	for _, p := range views.All(reg) {
+	alone, err := views.All(reg, viewstest.NewSealer())
+	require.NoError(b, err)
+	for _, p := range alone {
 		b.Run(p.Name(), func(b *testing.B) { benchRebuild(b, store, events, p) })
 	}
 }

@@ -2,7 +2,6 @@ package views_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -317,58 +316,32 @@ func TestCareLoop(t *testing.T) {
 
 	// The read models rebuilt from scratch equal the ones built as the
 	// events came.
-	before := tableHashes(t, ctx, w.db, w.reg)
+	before := openedTables(t, ctx, w.db)
 	require.NoError(t, w.runner.Rebuild(ctx, projections.AllProjections))
-	assert.Equal(t, before, tableHashes(t, ctx, w.db, w.reg))
+	assert.Equal(t, before, openedTables(t, ctx, w.db))
 	_, err = views.SessionView(ctx, w.db, "no-such-session")
 	assert.ErrorIs(t, err, views.ErrNotFound)
 }
 
 // assertClientViewHides checks that no column of any table of the client
-// session list holds any of the texts.
+// session list holds any of the texts, sealed values opened.
 func assertClientViewHides(t *testing.T, ctx context.Context, db *projections.DB, texts ...string) {
 	t.Helper()
+	tables, err := views.OpenedTables(ctx, db, views.ClientSessionsProjection)
+	require.NoError(t, err)
 	rows := 0
-	err := db.Read(ctx, views.ClientSessionsProjection, func(tx *sql.Tx, names projections.TableNames) error {
-		for _, table := range names.Physical() {
-			r, err := tx.QueryContext(ctx, `SELECT * FROM `+table)
-			if err != nil {
-				return err
-			}
-			cols, err := r.Columns()
-			if err != nil {
-				_ = r.Close()
-				return err
-			}
-			values := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range values {
-				ptrs[i] = &values[i]
-			}
-			for r.Next() {
-				rows++
-				if err := r.Scan(ptrs...); err != nil {
-					_ = r.Close()
-					return err
+	for name, table := range tables {
+		for _, row := range table.Rows {
+			rows++
+			for i, v := range row {
+				s := fmt.Sprint(v)
+				for _, text := range texts {
+					assert.NotContains(t, s, text, "%s.%s", name, table.Columns[i])
+					assert.NotContains(t, s, text[:strings.Index(text, ":")], "%s.%s", name, table.Columns[i])
 				}
-				for i, v := range values {
-					s := fmt.Sprint(v)
-					if b, ok := v.([]byte); ok {
-						s = string(b)
-					}
-					for _, text := range texts {
-						assert.NotContains(t, s, text, "%s.%s", table, cols[i])
-						assert.NotContains(t, s, text[:strings.Index(text, ":")], "%s.%s", table, cols[i])
-					}
-				}
-			}
-			if err := r.Close(); err != nil {
-				return err
 			}
 		}
-		return nil
-	})
-	require.NoError(t, err)
+	}
 	assert.Positive(t, rows, "the client's tables hold the session")
 }
 

@@ -22,12 +22,13 @@ const ClientSessionsProjection = "client_sessions"
 // or an assignment's risk flags, so no query can leak them to a client.
 type clientSessionsProjection struct {
 	dec   *decoder
+	c     cipher
 	w     writer
 	types typeSet
 }
 
-func newClientSessions(dec *decoder) *clientSessionsProjection {
-	return &clientSessionsProjection{dec: dec, types: types(
+func newClientSessions(dec *decoder, c cipher) *clientSessionsProjection {
+	return &clientSessionsProjection{dec: dec, c: c, types: types(
 		care.SessionScheduled{}.EventType(), care.SessionActivated{}.EventType(), care.SessionRescheduled{}.EventType(),
 		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
 		care.AssignmentGiven{}.EventType(), care.AssignmentStarted{}.EventType(), care.AssignmentCompleted{}.EventType(),
@@ -38,8 +39,10 @@ func newClientSessions(dec *decoder) *clientSessionsProjection {
 
 func (p *clientSessionsProjection) reads() typeSet { return p.types }
 
+func (p *clientSessionsProjection) columnCipher() cipher { return p.c }
+
 func (*clientSessionsProjection) Name() string { return ClientSessionsProjection }
-func (*clientSessionsProjection) Version() int { return 1 }
+func (*clientSessionsProjection) Version() int { return 2 } // 2: PHI columns sealed
 func (*clientSessionsProjection) Tables() []string {
 	return []string{"cs_sessions", "cs_assignments", "cs_feedback", "cs_comments", "cs_messages"}
 }
@@ -82,7 +85,7 @@ func (*clientSessionsProjection) Schema(t projections.TableNames) []string {
 			started_at    BIGINT,
 			completed_at  BIGINT,
 			scored        INTEGER NOT NULL,
-			total         BIGINT,
+			total         TEXT,
 			severity      TEXT NOT NULL,
 			position      BIGINT NOT NULL,
 			PRIMARY KEY (client_id, assignment_id))`,
@@ -135,6 +138,14 @@ func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 		if ev.Series != nil {
 			index, count = ev.Series.Index, ev.Series.Count
 		}
+		title, err := p.c.seal(ev.ClientID, colCSTitle, ev.Title)
+		if err != nil {
+			return err
+		}
+		description, err := p.c.seal(ev.ClientID, colCSDescription, ev.Description)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {cs_sessions} (session_id, client_id, clinic_id, provider_id, title, description, state,
 			starts_at, ends_at, series_index, series_count, scheduled_at, cancel_reason, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
@@ -143,7 +154,7 @@ func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 			state = excluded.state, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
 			series_index = excluded.series_index, series_count = excluded.series_count,
 			scheduled_at = excluded.scheduled_at, position = excluded.position`,
-			ev.SessionID, ev.ClientID, ev.ClinicID, ev.ProviderID, ev.Title, ev.Description, string(care.StateScheduled),
+			ev.SessionID, ev.ClientID, ev.ClinicID, ev.ProviderID, title, description, string(care.StateScheduled),
 			ev.Start.UnixNano(), ev.End.UnixNano(), index, count, stamp(ev.At), e.Position)
 	case care.SessionActivated:
 		return exec(`UPDATE {cs_sessions} SET state = ?, activated_at = ? WHERE client_id = ? AND session_id = ?`,
@@ -161,8 +172,12 @@ func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 		}
 		return nil
 	case care.SessionCancelled:
+		reason, err := p.c.seal(ev.ClientID, colCSCancelReason, ev.Reason)
+		if err != nil {
+			return err
+		}
 		return exec(`UPDATE {cs_sessions} SET state = ?, cancelled_at = ?, cancel_reason = ? WHERE client_id = ? AND session_id = ?`,
-			string(care.StateCancelled), stamp(ev.At), ev.Reason, ev.ClientID, ev.SessionID)
+			string(care.StateCancelled), stamp(ev.At), reason, ev.ClientID, ev.SessionID)
 	case care.SessionClosed:
 		return exec(`UPDATE {cs_sessions} SET state = ?, closed_at = ? WHERE client_id = ? AND session_id = ?`,
 			string(care.StateClosed), stamp(ev.At), ev.ClientID, ev.SessionID)
@@ -178,31 +193,47 @@ func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 		return exec(`UPDATE {cs_assignments} SET status = ?, started_at = ? WHERE client_id = ? AND assignment_id = ?`,
 			string(care.AssignmentStartedStatus), stamp(ev.At), ev.ClientID, ev.AssignmentID)
 	case care.AssignmentCompleted:
-		var total any
-		if ev.Scored {
-			total = ev.Total
+		total, err := p.c.sealTotal(ev.ClientID, colCSTotal, ev.Scored, ev.Total)
+		if err != nil {
+			return err
+		}
+		severity, err := p.c.seal(ev.ClientID, colCSSeverity, ev.Severity)
+		if err != nil {
+			return err
 		}
 		return exec(`UPDATE {cs_assignments} SET status = ?, completed_at = ?, scored = ?, total = ?, severity = ?
 			WHERE client_id = ? AND assignment_id = ?`, string(care.AssignmentCompletedStatus), stamp(ev.At), flag(ev.Scored),
-			total, ev.Severity, ev.ClientID, ev.AssignmentID)
+			total, severity, ev.ClientID, ev.AssignmentID)
 	case care.AssignmentOverdue:
 		return exec(`UPDATE {cs_assignments} SET overdue = 1 WHERE client_id = ? AND assignment_id = ?`, ev.ClientID, ev.AssignmentID)
 	case care.AssignmentFeedbackGiven:
+		text, err := p.c.seal(ev.ClientID, colCSFeedbackText, ev.Text)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {cs_feedback} (feedback_id, assignment_id, session_id, client_id, by_id, text, at, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (client_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.ClientID, ev.By, ev.Text, ev.At.UnixNano(), e.Position)
+			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.ClientID, ev.By, text, ev.At.UnixNano(), e.Position)
 	case care.AssignmentCommentPosted:
+		text, err := p.c.seal(ev.ClientID, colCSCommentText, ev.Text)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {cs_comments} (comment_id, feedback_id, session_id, client_id, author_id, author_role,
 			text, at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (client_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), ev.Text,
+			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), text,
 			ev.At.UnixNano(), e.Position)
 	case care.SessionMessagePosted:
+		text, err := p.c.seal(ev.ClientID, colCSMessageText, ev.Text)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {cs_messages} (message_id, session_id, client_id, author_id, author_role, text, at, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (session_id, message_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.MessageID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), ev.Text, ev.At.UnixNano(), e.Position)
+			ev.MessageID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), text, ev.At.UnixNano(), e.Position)
 	}
 	return nil
 }
@@ -280,8 +311,12 @@ type Post struct {
 func ClientSessions(ctx context.Context, db *projections.DB, clientID string) (ClientSessionList, error) {
 	out := ClientSessionList{ClientID: clientID, Upcoming: []ClientSession{}, Active: []ClientSession{},
 		Closed: []ClientSession{}, Cancelled: []ClientSession{}}
-	err := db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		sessions, err := readClientSessions(ctx, db, tx, t, `WHERE client_id = ?`, clientID)
+	c, err := readerCipher(db, ClientSessionsProjection)
+	if err != nil {
+		return ClientSessionList{}, fmt.Errorf("views: sessions of client %s: %w", clientID, err)
+	}
+	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		sessions, err := readClientSessions(ctx, db, c, tx, t, `WHERE client_id = ?`, clientID)
 		if err != nil {
 			return err
 		}
@@ -313,8 +348,12 @@ func ClientSessions(ctx context.Context, db *projections.DB, clientID string) (C
 // session of another client is ErrNotFound.
 func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sessionID string) (ClientSession, error) {
 	var out ClientSession
-	err := db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		sessions, err := readClientSessions(ctx, db, tx, t, `WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
+	c, err := readerCipher(db, ClientSessionsProjection)
+	if err != nil {
+		return ClientSession{}, fmt.Errorf("views: session %s of client %s: %w", sessionID, clientID, err)
+	}
+	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
+		sessions, err := readClientSessions(ctx, db, c, tx, t, `WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
 		if err != nil {
 			return err
 		}
@@ -328,6 +367,9 @@ func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sess
 			var p Post
 			var at int64
 			if err := rows.Scan(&p.ID, &p.AuthorID, &p.AuthorRole, &p.Text, &at); err != nil {
+				return err
+			}
+			if err := c.openInto(clientID, field(colCSMessageText, &p.Text)); err != nil {
 				return err
 			}
 			p.At = time.Unix(0, at).UTC()
@@ -345,8 +387,10 @@ func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sess
 }
 
 // readClientSessions reads the sessions that where selects (on cs_sessions
-// columns) with their assignments, feedback and comments, soonest first.
-func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t projections.TableNames, where string, args ...any) ([]ClientSession, error) {
+// columns, the client id first in args) with their assignments, feedback
+// and comments, soonest first, their PHI opened.
+func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *sql.Tx, t projections.TableNames, where string, args ...any) ([]ClientSession, error) {
+	clientID, _ := args[0].(string)
 	var sessions []ClientSession
 	index := map[string]int{}
 	err := queryRows(ctx, tx, rebind(db, t, `SELECT session_id, clinic_id, provider_id, title, description, state,
@@ -359,6 +403,11 @@ func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t p
 		)
 		if err := rows.Scan(&s.ID, &s.ClinicID, &s.ProviderID, &s.Title, &s.Description, &s.State, &start, &end,
 			&s.SeriesIndex, &s.SeriesCount, &scheduled, &activated, &closed, &cancelled, &s.CancelReason); err != nil {
+			return err
+		}
+		err := c.openInto(clientID, field(colCSTitle, &s.Title), field(colCSDescription, &s.Description),
+			field(colCSCancelReason, &s.CancelReason))
+		if err != nil {
 			return err
 		}
 		s.Start, s.End = time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
@@ -384,7 +433,7 @@ func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t p
 			due                       int64
 			overdue, scored           int
 			given, started, completed sql.NullInt64
-			total                     sql.NullInt64
+			total                     sql.NullString
 		)
 		if err := rows.Scan(&a.ID, &sessionID, &a.BookID, &a.BookKind, &a.BookTitle, &due, &a.Status, &overdue,
 			&given, &started, &completed, &scored, &total, &a.Severity); err != nil {
@@ -397,9 +446,14 @@ func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t p
 		a.Due = time.Unix(0, due).UTC()
 		a.Overdue, a.Scored = overdue == 1, scored == 1
 		a.GivenAt, a.StartedAt, a.CompletedAt = optionalTime(given), optionalTime(started), optionalTime(completed)
+		if err := c.openInto(clientID, field(colCSSeverity, &a.Severity)); err != nil {
+			return err
+		}
 		if total.Valid {
-			n := int(total.Int64)
-			a.Total = &n
+			var err error
+			if a.Total, err = c.openTotal(clientID, colCSTotal, &total.String); err != nil {
+				return err
+			}
 		}
 		a.Feedback = []FeedbackThread{}
 		assignmentAt[a.ID] = [2]int{si, len(sessions[si].Assignments)}
@@ -424,6 +478,9 @@ func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t p
 		if !ok {
 			return nil
 		}
+		if err := c.openInto(clientID, field(colCSFeedbackText, &f.Text)); err != nil {
+			return err
+		}
 		f.At, f.Comments = time.Unix(0, at).UTC(), []Post{}
 		a := &sessions[pos[0]].Assignments[pos[1]]
 		feedbackAt[f.ID] = [3]int{pos[0], pos[1], len(a.Feedback)}
@@ -436,20 +493,23 @@ func readClientSessions(ctx context.Context, db *projections.DB, tx *sql.Tx, t p
 	err = queryRows(ctx, tx, rebind(db, t, `SELECT comment_id, feedback_id, author_id, author_role, text, at FROM {cs_comments}
 		WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
 		var (
-			c          Post
+			post       Post
 			feedbackID string
 			at         int64
 		)
-		if err := rows.Scan(&c.ID, &feedbackID, &c.AuthorID, &c.AuthorRole, &c.Text, &at); err != nil {
+		if err := rows.Scan(&post.ID, &feedbackID, &post.AuthorID, &post.AuthorRole, &post.Text, &at); err != nil {
 			return err
 		}
 		pos, ok := feedbackAt[feedbackID]
 		if !ok {
 			return nil
 		}
-		c.At = time.Unix(0, at).UTC()
+		if err := c.openInto(clientID, field(colCSCommentText, &post.Text)); err != nil {
+			return err
+		}
+		post.At = time.Unix(0, at).UTC()
 		f := &sessions[pos[0]].Assignments[pos[1]].Feedback[pos[2]]
-		f.Comments = append(f.Comments, c)
+		f.Comments = append(f.Comments, post)
 		return nil
 	})
 	return sessions, err

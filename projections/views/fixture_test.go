@@ -3,7 +3,6 @@ package views_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/careflow/careflow/eventstore/memory"
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 // generous bounds waits that end long before it; no test asserts on it.
@@ -48,6 +48,9 @@ type world struct {
 
 	db     *projections.DB
 	runner *projections.Runner
+	// sealer holds the clients' keys the views seal PHI under.
+	sealer *viewstest.Sealer
+	dbPath string
 
 	clinic     string
 	sys        domain.Actor
@@ -79,7 +82,8 @@ func newWorldCleanup(t *testing.T, cleanup func(func())) *world {
 	w.org = commands.NewOrganization(w.deps)
 	w.care = commands.NewCare(w.deps, w.org)
 
-	w.db, w.runner = startViews(t, cleanup, w.store, reg, filepath.Join(t.TempDir(), "views.db"))
+	w.sealer, w.dbPath = viewstest.NewSealer(), viewsLocation(t, "views.db")
+	w.db, w.runner = startViews(t, cleanup, w.store, reg, w.sealer, w.dbPath)
 
 	w.sys = domain.Actor{ID: "sys", Role: domain.RoleSystemAdmin}
 	inst, err := w.org.CreateInstitute(w.ctx, w.meta(w.sys), commands.CreateInstitute{Name: "North"})
@@ -101,12 +105,15 @@ func newWorldCleanup(t *testing.T, cleanup func(func())) *world {
 }
 
 // startViews opens a read-model database at path and runs every view over
-// store until the test ends.
-func startViews(t *testing.T, cleanup func(func()), store eventstore.Store, reg *codec.Registry, path string) (*projections.DB, *projections.Runner) {
+// store until the test ends, sealing PHI with sealer.
+func startViews(t *testing.T, cleanup func(func()), store eventstore.Store, reg *codec.Registry, sealer eventstore.Sealer,
+	path string) (*projections.DB, *projections.Runner) {
 	t.Helper()
 	db, err := projections.OpenDB(context.Background(), path)
 	require.NoError(t, err)
-	runner, err := projections.NewRunner(store, db, nil, views.All(reg)...)
+	all, err := views.All(reg, sealer)
+	require.NoError(t, err)
+	runner, err := projections.NewRunner(store, db, nil, all...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, runner.Prepare(ctx))
@@ -207,17 +214,17 @@ func answers(bookID string, values ...int) []books.Answer {
 	return out
 }
 
-// tableHashes hashes every table of every view in db, by logical name.
-func tableHashes(t *testing.T, ctx context.Context, db *projections.DB, reg *codec.Registry) map[string]string {
+// openedTables reads every table of every view in db, by logical name,
+// with the sealed values opened: two builds of the views are equal when
+// these are (their stored bytes differ by the random nonces of sealing).
+func openedTables(t *testing.T, ctx context.Context, db *projections.DB) map[string]views.Table {
 	t.Helper()
-	out := map[string]string{}
-	for _, p := range views.All(reg) {
-		names, err := db.Tables(ctx, p.Name())
+	out := map[string]views.Table{}
+	for _, name := range viewNames {
+		tables, err := views.OpenedTables(ctx, db, name)
 		require.NoError(t, err)
-		for _, logical := range names.Logical() {
-			h, err := projections.TableHash(ctx, db, names.Of(logical))
-			require.NoError(t, err)
-			out[p.Name()+"."+logical] = h
+		for logical, table := range tables {
+			out[name+"."+logical] = table
 		}
 	}
 	return out

@@ -40,7 +40,15 @@ const (
 	// KindSessionEnding: an open session ends within SessionEndingWindow. It
 	// is computed when the inbox is read, from the session's end.
 	KindSessionEnding = "sessionEnding"
+	// KindEmergencyAccess: an admin broke the glass on the client's record
+	// (an emergency access grant). It shows for EmergencyAccessNotice after
+	// the grant, so the care team learns who opened the record.
+	KindEmergencyAccess = "emergencyAccess"
 )
+
+// EmergencyAccessNotice is how long an emergency access item stays in the
+// inbox after the grant.
+const EmergencyAccessNotice = 7 * 24 * time.Hour
 
 // The inbox stores one row per thing that needs the care team (not per
 // provider) and joins it with the client's current care team when read: a
@@ -48,12 +56,13 @@ const (
 // item acted on by any member leaves every member's inbox.
 type inboxProjection struct {
 	dec   *decoder
+	c     cipher
 	w     writer
 	types typeSet
 }
 
-func newInboxProjection(dec *decoder) *inboxProjection {
-	return &inboxProjection{dec: dec, types: types(
+func newInboxProjection(dec *decoder, c cipher) *inboxProjection {
+	return &inboxProjection{dec: dec, c: c, types: types(
 		organization.ClientRegistered{}.EventType(), organization.ClientCareTeamChanged{}.EventType(),
 		organization.ClinicProviderJoined{}.EventType(), organization.ClinicProviderLeft{}.EventType(),
 		organization.ProviderDeactivated{}.EventType(), organization.ProviderReactivated{}.EventType(),
@@ -62,13 +71,16 @@ func newInboxProjection(dec *decoder) *inboxProjection {
 		care.AssignmentGiven{}.EventType(), care.AssignmentCompleted{}.EventType(), care.AssignmentOverdue{}.EventType(),
 		care.AssignmentFeedbackGiven{}.EventType(), care.AssignmentCommentPosted{}.EventType(),
 		care.SessionMessagePosted{}.EventType(),
+		organization.ClientEmergencyAccessGranted{}.EventType(),
 	)}
 }
 
 func (p *inboxProjection) reads() typeSet { return p.types }
 
+func (p *inboxProjection) columnCipher() cipher { return p.c }
+
 func (*inboxProjection) Name() string { return InboxProjection }
-func (*inboxProjection) Version() int { return 1 }
+func (*inboxProjection) Version() int { return 2 } // 2: PHI columns sealed
 func (*inboxProjection) Tables() []string {
 	return []string{"inbox_clients", "inbox_team", "inbox_members", "inbox_inactive", "inbox_sessions",
 		"inbox_assignments", "inbox_items"}
@@ -122,7 +134,7 @@ func (*inboxProjection) Schema(t projections.TableNames) []string {
 			scope_id      TEXT NOT NULL,
 			assignment_id TEXT NOT NULL,
 			ref_id        TEXT NOT NULL,
-			total         BIGINT,
+			total         TEXT,
 			severity      TEXT NOT NULL,
 			flags         TEXT NOT NULL,
 			at            BIGINT NOT NULL,
@@ -147,9 +159,13 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
 	switch ev := v.(type) {
 	case organization.ClientRegistered:
+		name, err := p.c.seal(ev.ClientID, colInboxClientName, ev.DisplayName)
+		if err != nil {
+			return err
+		}
 		if err := exec(`INSERT INTO {inbox_clients} (client_id, clinic_id, display_name) VALUES (?, ?, ?)
 			ON CONFLICT (client_id) DO UPDATE SET clinic_id = excluded.clinic_id, display_name = excluded.display_name`,
-			ev.ClientID, ev.ClinicID, ev.DisplayName); err != nil {
+			ev.ClientID, ev.ClinicID, name); err != nil {
 			return err
 		}
 		return p.setTeam(exec, ev.ClientID, ev.CareTeam)
@@ -165,9 +181,13 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 	case organization.ProviderReactivated:
 		return exec(`DELETE FROM {inbox_inactive} WHERE provider_id = ?`, ev.ProviderID)
 	case care.SessionScheduled:
+		title, err := p.c.seal(ev.ClientID, colInboxSessionTitle, ev.Title)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {inbox_sessions} (client_id, session_id, title, ends_at, is_open) VALUES (?, ?, ?, ?, 1)
 			ON CONFLICT (client_id, session_id) DO UPDATE SET title = excluded.title, ends_at = excluded.ends_at, is_open = 1`,
-			ev.ClientID, ev.SessionID, ev.Title, ev.End.UnixNano())
+			ev.ClientID, ev.SessionID, title, ev.End.UnixNano())
 	case care.SessionRescheduled:
 		return exec(`UPDATE {inbox_sessions} SET ends_at = ? WHERE client_id = ? AND session_id = ?`,
 			ev.End.UnixNano(), ev.ClientID, ev.SessionID)
@@ -188,16 +208,20 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 		if ev.Urgent {
 			kind = KindRisk
 		}
-		var total any
-		if ev.Scored {
-			total = ev.Total
+		total, err := p.c.sealTotal(ev.ClientID, colInboxItemTotal, ev.Scored, ev.Total)
+		if err != nil {
+			return err
 		}
-		flags, err := flagsJSON(ev.Flags)
+		severity, err := p.c.seal(ev.ClientID, colInboxItemSeverity, ev.Severity)
+		if err != nil {
+			return err
+		}
+		flags, err := p.c.sealFlags(ev.ClientID, colInboxItemFlags, ev.Flags)
 		if err != nil {
 			return err
 		}
 		return exec(inboxUpsertItem, "assignment:"+ev.AssignmentID, kind, ev.ClientID, ev.SessionID, ev.AssignmentID,
-			ev.AssignmentID, ev.AssignmentID, total, ev.Severity, flags, ev.At.UnixNano(), e.Position)
+			ev.AssignmentID, ev.AssignmentID, total, severity, flags, ev.At.UnixNano(), e.Position)
 	case care.AssignmentFeedbackGiven:
 		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND item_id = ?`, ev.ClientID, "assignment:"+ev.AssignmentID)
 	case care.AssignmentCommentPosted:
@@ -214,6 +238,11 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 		}
 		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND scope_id = ? AND kind = ?`,
 			ev.ClientID, ev.SessionID, KindClientMessage)
+	case organization.ClientEmergencyAccessGranted:
+		// scope_id is who broke the glass, ref_id the grant; the reason
+		// stays in the event (and the access log), not in the inbox.
+		return exec(inboxUpsertItem, "emergency:"+ev.GrantID, KindEmergencyAccess, ev.ClientID, "", ev.GrantedTo,
+			"", ev.GrantID, nil, "", "", ev.GrantedAt.UnixNano(), e.Position)
 	}
 	return nil
 }
@@ -256,6 +285,7 @@ type InboxCounts struct {
 	ClientMessages   int `json:"clientMessages"`
 	Overdue          int `json:"overdue"`
 	SessionsEnding   int `json:"sessionsEnding"`
+	EmergencyAccess  int `json:"emergencyAccess"`
 	Total            int `json:"total"`
 }
 
@@ -278,6 +308,11 @@ type InboxItem struct {
 	Severity     string       `json:"severity,omitempty"`
 	Flags        []books.Flag `json:"flags,omitempty"`
 	At           time.Time    `json:"at"`
+
+	// GrantID and GrantedTo (an emergencyAccess item): the grant and who
+	// holds it.
+	GrantID   string `json:"grantId,omitempty"`
+	GrantedTo string `json:"grantedTo,omitempty"`
 }
 
 // Inbox reads what needs providerID at now: the stored items of the
@@ -286,7 +321,11 @@ type InboxItem struct {
 // by their open sessions ending within SessionEndingWindow.
 func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.Time) (ProviderInbox, error) {
 	out := ProviderInbox{ProviderID: providerID, AsOf: now.UTC(), Items: []InboxItem{}}
-	err := db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
+	c, err := readerCipher(db, InboxProjection)
+	if err != nil {
+		return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
+	}
+	err = db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var inactive int
 		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT COUNT(*) FROM {inbox_inactive} WHERE provider_id = ?`),
 			providerID).Scan(&inactive)
@@ -305,14 +344,15 @@ func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.
 			JOIN {inbox_items} i ON i.client_id = tm.client_id
 			LEFT JOIN {inbox_sessions} s ON s.client_id = i.client_id AND s.session_id = i.session_id
 			LEFT JOIN {inbox_assignments} a ON a.assignment_id = i.assignment_id
-			WHERE tm.provider_id = ?
+			WHERE tm.provider_id = ? AND (i.kind <> 'emergencyAccess' OR i.at > ?)
 			ORDER BY CASE WHEN i.kind = 'risk' THEN 0 ELSE 1 END, i.at, i.position`)
-		err = queryRows(ctx, tx, items, []any{providerID}, func(rows *sql.Rows) error {
+		noticeSince := now.Add(-EmergencyAccessNotice).UnixNano()
+		err = queryRows(ctx, tx, items, []any{providerID, noticeSince}, func(rows *sql.Rows) error {
 			var (
 				it    InboxItem
 				scope string
 				ref   string
-				total sql.NullInt64
+				total sql.NullString
 				flags string
 				at    int64
 			)
@@ -325,13 +365,20 @@ func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.
 				it.FeedbackID, it.CommentID = scope, ref
 			case KindClientMessage:
 				it.MessageID = ref
+			case KindEmergencyAccess:
+				it.GrantID, it.GrantedTo = ref, scope
+			}
+			err := c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
+				field(colInboxSessionTitle, &it.SessionTitle), field(colInboxItemSeverity, &it.Severity))
+			if err != nil {
+				return err
 			}
 			if total.Valid {
-				n := int(total.Int64)
-				it.Total = &n
+				if it.Total, err = c.openTotal(it.ClientID, colInboxItemTotal, &total.String); err != nil {
+					return err
+				}
 			}
-			var err error
-			if it.Flags, err = parseFlags(flags); err != nil {
+			if it.Flags, err = c.openFlags(it.ClientID, colInboxItemFlags, flags); err != nil {
 				return err
 			}
 			it.At = time.Unix(0, at).UTC()
@@ -351,6 +398,11 @@ func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.
 				it := InboxItem{Kind: KindSessionEnding}
 				var at int64
 				if err := rows.Scan(&it.SessionID, &it.ClientID, &it.ClientName, &it.SessionTitle, &at); err != nil {
+					return err
+				}
+				err := c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
+					field(colInboxSessionTitle, &it.SessionTitle))
+				if err != nil {
 					return err
 				}
 				it.ID = "ending:" + it.SessionID
@@ -387,6 +439,8 @@ func (c *InboxCounts) add(kind string) {
 		c.Overdue++
 	case KindSessionEnding:
 		c.SessionsEnding++
+	case KindEmergencyAccess:
+		c.EmergencyAccess++
 	}
 	c.Total++
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/careflow/careflow/domain/books"
@@ -19,18 +20,21 @@ const ScoreHistoryProjection = "score_history"
 // tests with scoring) per client and book, to chart progress over time.
 type scoreHistoryProjection struct {
 	dec   *decoder
+	c     cipher
 	w     writer
 	types typeSet
 }
 
-func newScoreHistory(dec *decoder) *scoreHistoryProjection {
-	return &scoreHistoryProjection{dec: dec, types: types(care.AssignmentCompleted{}.EventType())}
+func newScoreHistory(dec *decoder, c cipher) *scoreHistoryProjection {
+	return &scoreHistoryProjection{dec: dec, c: c, types: types(care.AssignmentCompleted{}.EventType())}
 }
 
 func (p *scoreHistoryProjection) reads() typeSet { return p.types }
 
+func (p *scoreHistoryProjection) columnCipher() cipher { return p.c }
+
 func (*scoreHistoryProjection) Name() string     { return ScoreHistoryProjection }
-func (*scoreHistoryProjection) Version() int     { return 1 }
+func (*scoreHistoryProjection) Version() int     { return 2 } // 2: PHI columns sealed
 func (*scoreHistoryProjection) Tables() []string { return []string{"score_points"} }
 
 func (*scoreHistoryProjection) Schema(t projections.TableNames) []string {
@@ -42,10 +46,10 @@ func (*scoreHistoryProjection) Schema(t projections.TableNames) []string {
 			assignment_id TEXT NOT NULL,
 			book_version  BIGINT NOT NULL,
 			session_id    TEXT NOT NULL,
-			total         BIGINT NOT NULL,
+			total         TEXT NOT NULL,
 			severity      TEXT NOT NULL,
 			flags         TEXT NOT NULL,
-			urgent        INTEGER NOT NULL,
+			urgent        TEXT NOT NULL,
 			completed_at  BIGINT NOT NULL,
 			position      BIGINT NOT NULL,
 			PRIMARY KEY (client_id, book_id, assignment_id))`,
@@ -64,7 +68,19 @@ func (p *scoreHistoryProjection) Apply(ctx context.Context, tx *sql.Tx, t projec
 	if !ok || !ev.Scored {
 		return nil
 	}
-	flags, err := flagsJSON(ev.Flags)
+	total, err := p.c.seal(ev.ClientID, colScoreTotal, strconv.Itoa(ev.Total))
+	if err != nil {
+		return err
+	}
+	severity, err := p.c.seal(ev.ClientID, colScoreSeverity, ev.Severity)
+	if err != nil {
+		return err
+	}
+	flags, err := p.c.sealFlags(ev.ClientID, colScoreFlags, ev.Flags)
+	if err != nil {
+		return err
+	}
+	urgent, err := p.c.sealFlag(ev.ClientID, colScoreUrgent, ev.Urgent)
 	if err != nil {
 		return err
 	}
@@ -72,8 +88,8 @@ func (p *scoreHistoryProjection) Apply(ctx context.Context, tx *sql.Tx, t projec
 		total, severity, flags, urgent, completed_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (client_id, book_id, assignment_id) DO UPDATE SET total = excluded.total, severity = excluded.severity,
 		flags = excluded.flags, urgent = excluded.urgent, completed_at = excluded.completed_at, position = excluded.position`,
-		ev.AssignmentID, ev.ClientID, ev.BookID, ev.BookVersion, ev.SessionID, ev.Total, ev.Severity, flags,
-		flag(ev.Urgent), ev.At.UnixNano(), e.Position)
+		ev.AssignmentID, ev.ClientID, ev.BookID, ev.BookVersion, ev.SessionID, total, severity, flags,
+		urgent, ev.At.UnixNano(), e.Position)
 }
 
 // ScoreSeries is a client's scores on one book, oldest first.
@@ -83,7 +99,9 @@ type ScoreSeries struct {
 	Points   []ScorePoint `json:"points"`
 }
 
-// ScorePoint is one scored completion.
+// ScorePoint is one scored completion. Once the client's key is destroyed
+// its Total reads 0, its Severity eventstore.Redacted, and it has no Flags
+// and is not Urgent.
 type ScorePoint struct {
 	AssignmentID string       `json:"assignmentId"`
 	SessionID    string       `json:"sessionId"`
@@ -98,24 +116,40 @@ type ScorePoint struct {
 // ScoreHistory reads clientID's scores on bookID, oldest first.
 func ScoreHistory(ctx context.Context, db *projections.DB, clientID, bookID string) (ScoreSeries, error) {
 	out := ScoreSeries{ClientID: clientID, BookID: bookID, Points: []ScorePoint{}}
-	err := db.Read(ctx, ScoreHistoryProjection, func(tx *sql.Tx, t projections.TableNames) error {
+	c, err := readerCipher(db, ScoreHistoryProjection)
+	if err != nil {
+		return ScoreSeries{}, fmt.Errorf("views: scores of client %s on %s: %w", clientID, bookID, err)
+	}
+	err = db.Read(ctx, ScoreHistoryProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		return queryRows(ctx, tx, rebind(db, t, `SELECT assignment_id, session_id, book_version, total, severity, flags,
 			urgent, completed_at FROM {score_points} WHERE client_id = ? AND book_id = ?
 			ORDER BY completed_at, position`), []any{clientID, bookID}, func(rows *sql.Rows) error {
 			var (
-				p      ScorePoint
-				flags  string
-				urgent int
-				at     int64
+				p                    ScorePoint
+				total, flags, urgent string
+				at                   int64
 			)
-			if err := rows.Scan(&p.AssignmentID, &p.SessionID, &p.BookVersion, &p.Total, &p.Severity, &flags, &urgent, &at); err != nil {
+			if err := rows.Scan(&p.AssignmentID, &p.SessionID, &p.BookVersion, &total, &p.Severity, &flags, &urgent, &at); err != nil {
 				return err
 			}
-			var err error
-			if p.Flags, err = parseFlags(flags); err != nil {
+			err := c.openInto(clientID, field(colScoreSeverity, &p.Severity))
+			if err != nil {
 				return err
 			}
-			p.Urgent, p.CompletedAt = urgent == 1, time.Unix(0, at).UTC()
+			n, err := c.openTotal(clientID, colScoreTotal, &total)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				p.Total = *n
+			}
+			if p.Flags, err = c.openFlags(clientID, colScoreFlags, flags); err != nil {
+				return err
+			}
+			if p.Urgent, err = c.openFlag(clientID, colScoreUrgent, urgent); err != nil {
+				return err
+			}
+			p.CompletedAt = time.Unix(0, at).UTC()
 			out.Points = append(out.Points, p)
 			return nil
 		})

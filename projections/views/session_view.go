@@ -28,12 +28,13 @@ const (
 // the session aggregate holds, including the team's discussion and notes.
 type sessionViewProjection struct {
 	dec   *decoder
+	c     cipher
 	w     writer
 	types typeSet
 }
 
-func newSessionView(dec *decoder) *sessionViewProjection {
-	return &sessionViewProjection{dec: dec, types: types(
+func newSessionView(dec *decoder, c cipher) *sessionViewProjection {
+	return &sessionViewProjection{dec: dec, c: c, types: types(
 		care.SessionScheduled{}.EventType(), care.SessionActivated{}.EventType(), care.SessionRescheduled{}.EventType(),
 		care.SessionCancelled{}.EventType(), care.SessionClosed{}.EventType(),
 		care.AssignmentGiven{}.EventType(), care.AssignmentStarted{}.EventType(), care.AssignmentCompleted{}.EventType(),
@@ -45,8 +46,10 @@ func newSessionView(dec *decoder) *sessionViewProjection {
 
 func (p *sessionViewProjection) reads() typeSet { return p.types }
 
+func (p *sessionViewProjection) columnCipher() cipher { return p.c }
+
 func (*sessionViewProjection) Name() string { return SessionViewProjection }
-func (*sessionViewProjection) Version() int { return 1 }
+func (*sessionViewProjection) Version() int { return 2 } // 2: PHI columns sealed
 func (*sessionViewProjection) Tables() []string {
 	return []string{"sv_sessions", "sv_assignments", "sv_feedback", "sv_comments", "sv_posts"}
 }
@@ -96,10 +99,10 @@ func (*sessionViewProjection) Schema(t projections.TableNames) []string {
 			overdue       INTEGER NOT NULL,
 			answers       TEXT NOT NULL,
 			scored        INTEGER NOT NULL,
-			total         BIGINT,
+			total         TEXT,
 			severity      TEXT NOT NULL,
 			flags         TEXT NOT NULL,
-			urgent        INTEGER NOT NULL,
+			urgent        TEXT NOT NULL,
 			position      BIGINT NOT NULL,
 			PRIMARY KEY (session_id, assignment_id))`,
 		`CREATE TABLE {sv_feedback} (
@@ -157,6 +160,14 @@ func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t project
 		if ev.Plan != nil {
 			planID, week = ev.Plan.PlanID, ev.Plan.Week
 		}
+		title, err := p.c.seal(ev.ClientID, colSVTitle, ev.Title)
+		if err != nil {
+			return err
+		}
+		description, err := p.c.seal(ev.ClientID, colSVDescription, ev.Description)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {sv_sessions} (session_id, clinic_id, client_id, provider_id, scheduled_by, title,
 			description, state, starts_at, ends_at, series_id, series_index, series_count, plan_id, plan_week,
 			scheduled_at, closed_by, close_reason, closed_early, cancelled_by, cancel_reason)
@@ -167,7 +178,7 @@ func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t project
 			ends_at = excluded.ends_at, series_id = excluded.series_id, series_index = excluded.series_index,
 			series_count = excluded.series_count, plan_id = excluded.plan_id, plan_week = excluded.plan_week,
 			scheduled_at = excluded.scheduled_at`,
-			ev.SessionID, ev.ClinicID, ev.ClientID, ev.ProviderID, ev.ScheduledBy, ev.Title, ev.Description,
+			ev.SessionID, ev.ClinicID, ev.ClientID, ev.ProviderID, ev.ScheduledBy, title, description,
 			string(care.StateScheduled), ev.Start.UnixNano(), ev.End.UnixNano(), seriesID, index, count, planID, week,
 			stamp(ev.At))
 	case care.SessionActivated:
@@ -186,15 +197,23 @@ func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t project
 		}
 		return nil
 	case care.SessionCancelled:
+		reason, err := p.c.seal(ev.ClientID, colSVCancelReason, ev.Reason)
+		if err != nil {
+			return err
+		}
 		return exec(`UPDATE {sv_sessions} SET state = ?, cancelled_at = ?, cancelled_by = ?, cancel_reason = ?
-			WHERE session_id = ?`, string(care.StateCancelled), stamp(ev.At), ev.By, ev.Reason, ev.SessionID)
+			WHERE session_id = ?`, string(care.StateCancelled), stamp(ev.At), ev.By, reason, ev.SessionID)
 	case care.SessionClosed:
+		reason, err := p.c.seal(ev.ClientID, colSVCloseReason, ev.Reason)
+		if err != nil {
+			return err
+		}
 		return exec(`UPDATE {sv_sessions} SET state = ?, closed_at = ?, closed_by = ?, close_reason = ?, closed_early = ?
-			WHERE session_id = ?`, string(care.StateClosed), stamp(ev.At), ev.By, ev.Reason, flag(ev.Early), ev.SessionID)
+			WHERE session_id = ?`, string(care.StateClosed), stamp(ev.At), ev.By, reason, flag(ev.Early), ev.SessionID)
 	case care.AssignmentGiven:
 		return exec(`INSERT INTO {sv_assignments} (assignment_id, session_id, book_id, book_version, book_kind, book_title,
 			due, given_by, given_at, status, overdue, answers, scored, severity, flags, urgent, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', 0, '', '', 0, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', 0, '', '', '', ?)
 			ON CONFLICT (session_id, assignment_id) DO UPDATE SET book_id = excluded.book_id,
 			book_version = excluded.book_version, book_kind = excluded.book_kind, book_title = excluded.book_title,
 			due = excluded.due, given_by = excluded.given_by, given_at = excluded.given_at, status = excluded.status,
@@ -205,45 +224,70 @@ func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t project
 		return exec(`UPDATE {sv_assignments} SET status = ?, started_at = ? WHERE session_id = ? AND assignment_id = ?`,
 			string(care.AssignmentStartedStatus), stamp(ev.At), ev.SessionID, ev.AssignmentID)
 	case care.AssignmentCompleted:
-		answers, err := answersJSON(ev.Answers)
+		answers, err := p.c.sealAnswers(ev.ClientID, colSVAnswers, ev.Answers)
 		if err != nil {
 			return err
 		}
-		flags, err := flagsJSON(ev.Flags)
+		total, err := p.c.sealTotal(ev.ClientID, colSVTotal, ev.Scored, ev.Total)
 		if err != nil {
 			return err
 		}
-		var total any
-		if ev.Scored {
-			total = ev.Total
+		severity, err := p.c.seal(ev.ClientID, colSVSeverity, ev.Severity)
+		if err != nil {
+			return err
+		}
+		flags, err := p.c.sealFlags(ev.ClientID, colSVFlags, ev.Flags)
+		if err != nil {
+			return err
+		}
+		urgent, err := p.c.sealFlag(ev.ClientID, colSVUrgent, ev.Urgent)
+		if err != nil {
+			return err
 		}
 		return exec(`UPDATE {sv_assignments} SET status = ?, completed_at = ?, answers = ?, scored = ?, total = ?,
 			severity = ?, flags = ?, urgent = ? WHERE session_id = ? AND assignment_id = ?`,
-			string(care.AssignmentCompletedStatus), stamp(ev.At), answers, flag(ev.Scored), total, ev.Severity, flags,
-			flag(ev.Urgent), ev.SessionID, ev.AssignmentID)
+			string(care.AssignmentCompletedStatus), stamp(ev.At), answers, flag(ev.Scored), total, severity, flags,
+			urgent, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentOverdue:
 		return exec(`UPDATE {sv_assignments} SET overdue = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentFeedbackGiven:
+		text, err := p.c.seal(ev.ClientID, colSVFeedbackText, ev.Text)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {sv_feedback} (feedback_id, assignment_id, session_id, by_id, text, at, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (session_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.By, ev.Text, ev.At.UnixNano(), e.Position)
+			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.By, text, ev.At.UnixNano(), e.Position)
 	case care.AssignmentCommentPosted:
+		text, err := p.c.seal(ev.ClientID, colSVCommentText, ev.Text)
+		if err != nil {
+			return err
+		}
 		return exec(`INSERT INTO {sv_comments} (comment_id, feedback_id, session_id, author_id, author_role, text, at, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (session_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), ev.Text, ev.At.UnixNano(), e.Position)
+			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), text, ev.At.UnixNano(), e.Position)
 	case care.SessionMessagePosted:
-		return exec(svInsertPost, ev.MessageID, PostMessage, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), ev.Text,
-			ev.At.UnixNano(), e.Position)
+		return p.insertPost(exec, ev.ClientID, ev.MessageID, PostMessage, ev.SessionID, ev.AuthorID, string(ev.AuthorRole),
+			ev.Text, ev.At, e.Position)
 	case care.SessionDiscussionPosted:
-		return exec(svInsertPost, ev.PostID, PostDiscussion, ev.SessionID, ev.AuthorID, string(domain.RoleProvider), ev.Text,
-			ev.At.UnixNano(), e.Position)
+		return p.insertPost(exec, ev.ClientID, ev.PostID, PostDiscussion, ev.SessionID, ev.AuthorID,
+			string(domain.RoleProvider), ev.Text, ev.At, e.Position)
 	case care.SessionNoteWritten:
-		return exec(svInsertPost, ev.NoteID, PostNote, ev.SessionID, ev.AuthorID, string(domain.RoleProvider), ev.Text,
-			ev.At.UnixNano(), e.Position)
+		return p.insertPost(exec, ev.ClientID, ev.NoteID, PostNote, ev.SessionID, ev.AuthorID, string(domain.RoleProvider),
+			ev.Text, ev.At, e.Position)
 	}
 	return nil
+}
+
+func (p *sessionViewProjection) insertPost(exec func(string, ...any) error, clientID, postID, kind, sessionID, authorID,
+	authorRole, text string, at time.Time, position int64) error {
+	sealed, err := p.c.seal(clientID, colSVPostText, text)
+	if err != nil {
+		return err
+	}
+	return exec(svInsertPost, postID, kind, sessionID, authorID, authorRole, sealed, at.UnixNano(), position)
 }
 
 // SessionDetail is one session in full, for its care team.
@@ -302,7 +346,11 @@ type SessionAssignment struct {
 // SessionView reads one session in full. An unknown session is ErrNotFound.
 func SessionView(ctx context.Context, db *projections.DB, sessionID string) (SessionDetail, error) {
 	var out SessionDetail
-	err := db.Read(ctx, SessionViewProjection, func(tx *sql.Tx, t projections.TableNames) error {
+	c, err := readerCipher(db, SessionViewProjection)
+	if err != nil {
+		return SessionDetail{}, fmt.Errorf("views: session %s: %w", sessionID, err)
+	}
+	err = db.Read(ctx, SessionViewProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var (
 			start, end                              int64
 			seriesID, planID                        string
@@ -323,6 +371,11 @@ func SessionView(ctx context.Context, db *projections.DB, sessionID string) (Ses
 		if err != nil {
 			return err
 		}
+		err = c.openInto(out.ClientID, field(colSVTitle, &out.Title), field(colSVDescription, &out.Description),
+			field(colSVCloseReason, &out.CloseReason), field(colSVCancelReason, &out.CancelReason))
+		if err != nil {
+			return err
+		}
 		out.Start, out.End = time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
 		if seriesID != "" {
 			out.Series = &care.SeriesRef{ID: seriesID, Index: index, Count: count}
@@ -334,7 +387,7 @@ func SessionView(ctx context.Context, db *projections.DB, sessionID string) (Ses
 		out.ClosedAt, out.CancelledAt = optionalTime(closed), optionalTime(cancelled)
 		out.ClosedEarly = early == 1
 		out.Assignments, out.Messages, out.Discussion, out.Notes = []SessionAssignment{}, []Post{}, []Post{}, []Post{}
-		return readSessionParts(ctx, db, tx, t, sessionID, &out)
+		return readSessionParts(ctx, db, c, tx, t, sessionID, &out)
 	})
 	if err != nil {
 		return SessionDetail{}, fmt.Errorf("views: session %s: %w", sessionID, err)
@@ -342,18 +395,22 @@ func SessionView(ctx context.Context, db *projections.DB, sessionID string) (Ses
 	return out, nil
 }
 
-func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t projections.TableNames, sessionID string, out *SessionDetail) error {
+// readSessionParts reads the assignments, threads and posts of out's
+// session, their PHI opened under out.ClientID's key.
+func readSessionParts(ctx context.Context, db *projections.DB, c cipher, tx *sql.Tx, t projections.TableNames, sessionID string, out *SessionDetail) error {
 	args := []any{sessionID}
+	clientID := out.ClientID
 	assignmentAt := map[string]int{}
 	err := queryRows(ctx, tx, rebind(db, t, `SELECT assignment_id, book_id, book_version, book_kind, book_title, due,
 		given_by, given_at, status, started_at, completed_at, overdue, answers, scored, total, severity, flags, urgent
 		FROM {sv_assignments} WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
 		var (
-			a                                SessionAssignment
-			due                              int64
-			given, started, completed, total sql.NullInt64
-			overdue, scored, urgent          int
-			answers, flags                   string
+			a                         SessionAssignment
+			due                       int64
+			given, started, completed sql.NullInt64
+			total                     sql.NullString
+			overdue, scored           int
+			answers, flags, urgent    string
 		)
 		if err := rows.Scan(&a.ID, &a.BookID, &a.BookVersion, &a.BookKind, &a.BookTitle, &due, &a.GivenBy, &given,
 			&a.Status, &started, &completed, &overdue, &answers, &scored, &total, &a.Severity, &flags, &urgent); err != nil {
@@ -361,16 +418,23 @@ func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t pro
 		}
 		a.Due = time.Unix(0, due).UTC()
 		a.GivenAt, a.StartedAt, a.CompletedAt = optionalTime(given), optionalTime(started), optionalTime(completed)
-		a.Overdue, a.Scored, a.Urgent = overdue == 1, scored == 1, urgent == 1
-		if total.Valid {
-			n := int(total.Int64)
-			a.Total = &n
-		}
-		var err error
-		if a.Answers, err = parseAnswers(answers); err != nil {
+		a.Overdue, a.Scored = overdue == 1, scored == 1
+		err := c.openInto(clientID, field(colSVSeverity, &a.Severity))
+		if err != nil {
 			return err
 		}
-		if a.Flags, err = parseFlags(flags); err != nil {
+		if total.Valid {
+			if a.Total, err = c.openTotal(clientID, colSVTotal, &total.String); err != nil {
+				return err
+			}
+		}
+		if a.Urgent, err = c.openFlag(clientID, colSVUrgent, urgent); err != nil {
+			return err
+		}
+		if a.Answers, err = c.openAnswers(clientID, colSVAnswers, answers); err != nil {
+			return err
+		}
+		if a.Flags, err = c.openFlags(clientID, colSVFlags, flags); err != nil {
 			return err
 		}
 		a.Feedback = []FeedbackThread{}
@@ -396,6 +460,9 @@ func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t pro
 		if !ok {
 			return nil
 		}
+		if err := c.openInto(clientID, field(colSVFeedbackText, &f.Text)); err != nil {
+			return err
+		}
 		f.At, f.Comments = time.Unix(0, at).UTC(), []Post{}
 		feedbackAt[f.ID] = [2]int{ai, len(out.Assignments[ai].Feedback)}
 		out.Assignments[ai].Feedback = append(out.Assignments[ai].Feedback, f)
@@ -407,20 +474,23 @@ func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t pro
 	err = queryRows(ctx, tx, rebind(db, t, `SELECT comment_id, feedback_id, author_id, author_role, text, at FROM {sv_comments}
 		WHERE session_id = ? ORDER BY position`), args, func(rows *sql.Rows) error {
 		var (
-			c          Post
+			post       Post
 			feedbackID string
 			at         int64
 		)
-		if err := rows.Scan(&c.ID, &feedbackID, &c.AuthorID, &c.AuthorRole, &c.Text, &at); err != nil {
+		if err := rows.Scan(&post.ID, &feedbackID, &post.AuthorID, &post.AuthorRole, &post.Text, &at); err != nil {
 			return err
 		}
 		pos, ok := feedbackAt[feedbackID]
 		if !ok {
 			return nil
 		}
-		c.At = time.Unix(0, at).UTC()
+		if err := c.openInto(clientID, field(colSVCommentText, &post.Text)); err != nil {
+			return err
+		}
+		post.At = time.Unix(0, at).UTC()
 		f := &out.Assignments[pos[0]].Feedback[pos[1]]
-		f.Comments = append(f.Comments, c)
+		f.Comments = append(f.Comments, post)
 		return nil
 	})
 	if err != nil {
@@ -434,6 +504,9 @@ func readSessionParts(ctx context.Context, db *projections.DB, tx *sql.Tx, t pro
 			at   int64
 		)
 		if err := rows.Scan(&p.ID, &kind, &p.AuthorID, &p.AuthorRole, &p.Text, &at); err != nil {
+			return err
+		}
+		if err := c.openInto(clientID, field(colSVPostText, &p.Text)); err != nil {
 			return err
 		}
 		p.At = time.Unix(0, at).UTC()

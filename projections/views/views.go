@@ -12,6 +12,11 @@
 // call which query (a client only for their own sessions, a provider only
 // for their clients) is the API's authorization, not the read model's.
 //
+// PHI columns (names, titles, texts, reasons, answers, scores, severities
+// and flags) hold their values sealed under the client's data key, so the
+// read-model file reveals no PHI and a forgotten client's rows read as
+// eventstore.Redacted (see sealing.go).
+//
 // Times are stored as BIGINT Unix nanoseconds (NULL when absent) and
 // booleans as INTEGER 0/1, so the SQL stays portable to PostgreSQL.
 package views
@@ -19,6 +24,7 @@ package views
 import (
 	"errors"
 
+	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/careflow/careflow/projections"
 )
@@ -27,48 +33,71 @@ import (
 var ErrNotFound = errors.New("views: not found")
 
 // All returns every read model of this package, sharing one decoder so an
-// event is decoded once for all of them.
-func All(reg *codec.Registry) []projections.Projection {
+// event is decoded once for all of them. Their PHI columns are sealed with
+// sealer under each client's key; a nil sealer is ErrNoSealer.
+func All(reg *codec.Registry, sealer eventstore.Sealer) ([]projections.Projection, error) {
+	c, err := newCipher(sealer)
+	if err != nil {
+		return nil, err
+	}
 	dec := newDecoder(reg)
 	all := []interface {
 		projections.Projection
 		reads() typeSet
 	}{
-		newInboxProjection(dec),
-		newClientSessions(dec),
-		newSessionView(dec),
+		newInboxProjection(dec, c),
+		newClientSessions(dec, c),
+		newSessionView(dec, c),
 		newClinicOverview(dec),
-		newScoreHistory(dec),
+		newScoreHistory(dec, c),
 	}
 	out := make([]projections.Projection, len(all))
 	for i, p := range all {
 		dec.share(p.reads())
 		out[i] = p
 	}
-	return out
+	return out, nil
 }
 
 // NewProviderInbox returns the provider inbox projection alone.
-func NewProviderInbox(reg *codec.Registry) projections.Projection {
-	return newInboxProjection(newDecoder(reg))
+func NewProviderInbox(reg *codec.Registry, sealer eventstore.Sealer) (projections.Projection, error) {
+	c, err := newCipher(sealer)
+	if err != nil {
+		return nil, err
+	}
+	return newInboxProjection(newDecoder(reg), c), nil
 }
 
 // NewClientSessions returns the client session list projection alone.
-func NewClientSessions(reg *codec.Registry) projections.Projection {
-	return newClientSessions(newDecoder(reg))
+func NewClientSessions(reg *codec.Registry, sealer eventstore.Sealer) (projections.Projection, error) {
+	c, err := newCipher(sealer)
+	if err != nil {
+		return nil, err
+	}
+	return newClientSessions(newDecoder(reg), c), nil
 }
 
 // NewSessionView returns the session view projection alone.
-func NewSessionView(reg *codec.Registry) projections.Projection {
-	return newSessionView(newDecoder(reg))
+func NewSessionView(reg *codec.Registry, sealer eventstore.Sealer) (projections.Projection, error) {
+	c, err := newCipher(sealer)
+	if err != nil {
+		return nil, err
+	}
+	return newSessionView(newDecoder(reg), c), nil
 }
 
-// NewClinicOverview returns the clinic overview projection alone.
+// NewClinicOverview returns the clinic overview projection alone. It needs
+// no Sealer: it holds no client PHI, only ids, states, times, counts and
+// the clinic's and its providers' names.
 func NewClinicOverview(reg *codec.Registry) projections.Projection {
 	return newClinicOverview(newDecoder(reg))
 }
 
 // NewScoreHistory returns the score history projection alone.
-func NewScoreHistory(reg *codec.Registry) projections.Projection {
-	return newScoreHistory(newDecoder(reg))
+func NewScoreHistory(reg *codec.Registry, sealer eventstore.Sealer) (projections.Projection, error) {
+	c, err := newCipher(sealer)
+	if err != nil {
+		return nil, err
+	}
+	return newScoreHistory(newDecoder(reg), c), nil
 }
