@@ -76,14 +76,22 @@ type serveProcess struct {
 // dir, so no careflow.yaml of the developer's is read.
 func startServe(t *testing.T, ctx context.Context, bin, dir string) *serveProcess {
 	t.Helper()
+	return startServeOn(t, ctx, bin, dir, "sqlite://"+filepath.Join(dir, "careflow.db"))
+}
+
+// startServeOn is startServe on the store at storeURL, with env added to
+// the child's environment (CAREFLOW_KEK, say); local files go to dir.
+func startServeOn(t *testing.T, ctx context.Context, bin, dir, storeURL string, env ...string) *serveProcess {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, bin, "serve",
 		"--addr", "127.0.0.1:0",
-		"--store", "sqlite://"+filepath.Join(dir, "careflow.db"),
+		"--store", storeURL,
+		"--data-dir", filepath.Join(dir, "data"),
 		"--log-format", "json")
 	cmd.Dir = dir
-	cmd.Env = append(environWithoutCareflow(),
+	cmd.Env = append(append(environWithoutCareflow(),
 		"CAREFLOW_ADMIN_USERNAME="+e2eAdminUser,
-		"CAREFLOW_ADMIN_PASSWORD="+e2eAdminPassword)
+		"CAREFLOW_ADMIN_PASSWORD="+e2eAdminPassword), env...)
 	// After a kill, stop waiting for output pipes promptly.
 	cmd.WaitDelay = 5 * time.Second
 	stderr, err := cmd.StderrPipe()

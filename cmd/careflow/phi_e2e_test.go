@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/careflow/careflow/api"
 	"github.com/careflow/careflow/domain/books"
 	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/keyring"
+	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
 )
@@ -50,8 +55,26 @@ func TestNoPHIInClearOnDiskAndErasure(t *testing.T) {
 	bin := buildCareflow(t, ctx)
 	dir := t.TempDir()
 	proc := startServe(t, ctx, bin, dir)
-	c := newE2EClient(t, ctx, proc.base)
+	run := writePHICanaries(t, newE2EClient(t, ctx, proc.base))
+	proc.stop()
 
+	assertNoCanaryInFiles(t, dir, 5) // the store, read models, keys, access log and reactions at least
+
+	proc = startServe(t, ctx, bin, dir)
+	forgetAndCheck(t, newE2EClient(t, ctx, proc.base), run)
+	proc.stop()
+}
+
+// canaryRun names what writePHICanaries made.
+type canaryRun struct {
+	client, other         string // Kim (all canaries) and Robin
+	session, otherSession string
+}
+
+// writePHICanaries drives a care loop with a canary in every PHI field
+// and checks the service shows them to the care team.
+func writePHICanaries(t *testing.T, c *e2eClient) canaryRun {
+	t.Helper()
 	admin := c.signIn(e2eAdminUser, e2eAdminPassword)
 	inst := c.command(http.StatusCreated, nil, admin, "POST", "/v1/institutes", map[string]string{"name": "North"})
 	clinic := c.command(http.StatusCreated, nil, admin, "POST", "/v1/institutes/"+inst.IDs["instituteId"]+"/clinics",
@@ -112,15 +135,20 @@ func TestNoPHIInClearOnDiskAndErasure(t *testing.T) {
 	c.command(http.StatusCreated, nil, prov, "POST", "/v1/sessions/"+session+"/notes", map[string]string{"text": phiCanaries["note"]})
 	closed := c.command(http.StatusOK, nil, prov, "POST", "/v1/sessions/"+session+"/close", map[string]string{"reason": phiCanaries["close"]})
 
-	// The service shows the PHI to those who may see it...
+	// The service shows the PHI to those who may see it.
 	var detail views.SessionDetail
 	c.call(http.StatusOK, &detail, prov, "GET", "/v1/sessions/"+session, nil,
 		api.HeaderMinPosition, strconv.FormatInt(closed.Position, 10))
 	assert.Equal(t, phiCanaries["title"], detail.Title)
 	assert.Equal(t, phiCanaries["close"], detail.CloseReason)
-	proc.stop()
 
-	// ... and keeps none of it in clear on disk.
+	return canaryRun{client: client, other: other, session: session, otherSession: otherSession}
+}
+
+// assertNoCanaryInFiles reads every file below dir (WAL files included)
+// and finds no canary in clear; at least min files must have been read.
+func assertNoCanaryInFiles(t *testing.T, dir string, min int) {
+	t.Helper()
 	files := 0
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -136,14 +164,18 @@ func TestNoPHIInClearOnDiskAndErasure(t *testing.T) {
 		}
 		return nil
 	}))
-	assert.GreaterOrEqual(t, files, 5, "the store, read models, keys, access log and reactions were read")
+	assert.GreaterOrEqual(t, files, min, "files read")
+}
 
-	// Erasure: the institute's admin (here the system admin) forgets Kim.
-	proc = startServe(t, ctx, bin, dir)
-	c = newE2EClient(t, ctx, proc.base)
-	admin = c.signIn(e2eAdminUser, e2eAdminPassword)
-	prov = c.signIn("ada", e2eProviderPassword)
-	clinicAdmin = c.signIn("clinicadmin", e2eClinicAdminPassword)
+// forgetAndCheck forgets run's client and checks the erasure: redacted
+// views and history, other clients untouched, the timeline kept.
+func forgetAndCheck(t *testing.T, c *e2eClient, run canaryRun) {
+	t.Helper()
+	client, session, otherSession := run.client, run.session, run.otherSession
+	admin := c.signIn(e2eAdminUser, e2eAdminPassword)
+	prov := c.signIn("ada", e2eProviderPassword)
+	clinicAdmin := c.signIn("clinicadmin", e2eClinicAdminPassword)
+	var detail views.SessionDetail
 	c.call(http.StatusUnprocessableEntity, nil, admin, "POST", "/v1/clients/"+client+"/forget", map[string]string{"reason": " "})
 	c.call(http.StatusForbidden, nil, prov, "POST", "/v1/clients/"+client+"/forget", map[string]string{"reason": "no"})
 	forgot := c.command(http.StatusOK, nil, admin, "POST", "/v1/clients/"+client+"/forget",
@@ -175,7 +207,62 @@ func TestNoPHIInClearOnDiskAndErasure(t *testing.T) {
 	var then audit.SessionSnapshot
 	c.call(http.StatusOK, &then, clinicAdmin, "GET", "/v1/sessions/"+session+"?asOf="+asOf(time.Now().UTC()), nil)
 	assert.Equal(t, eventstore.Redacted, then.Session.Title)
-	proc.stop()
 }
 
 func decodeInto(body []byte, v any) error { return json.Unmarshal(body, v) }
+
+// TestNoPHIInClearInPostgreSQL is the same on a PostgreSQL store: after the
+// care loop every table of the database (events, chain, read models, keys,
+// access log, tokens, reactions) is read row by row as text, bytea columns
+// as hex, and holds no canary; the erasure works the same.
+func TestNoPHIInClearInPostgreSQL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the careflow binary")
+	}
+	dbURL := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eOverallBound)
+	defer cancel()
+	bin := buildCareflow(t, ctx)
+	dir := t.TempDir()
+	_, kek, err := keyring.GenerateKEK(rand.Reader)
+	require.NoError(t, err)
+	proc := startServeOn(t, ctx, bin, dir, dbURL, "CAREFLOW_KEK="+kek)
+	run := writePHICanaries(t, newE2EClient(t, ctx, proc.base))
+	proc.stop()
+
+	assertNoCanaryInFiles(t, dir, 0)
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tables, err := queryStrings(ctx, conn,
+		`SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
+		 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'`)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(tables), 10, "events, chain, keys, read models, side stores")
+	rows := 0
+	for _, table := range tables {
+		texts, err := queryStrings(ctx, conn, `SELECT t::text FROM `+table+` t`)
+		require.NoError(t, err, table)
+		for _, text := range texts {
+			rows++
+			for field, canary := range phiCanaries {
+				assert.NotContains(t, text, canary, "%s holds the %s in clear", table, field)
+				assert.NotContains(t, text, hex.EncodeToString([]byte(canary)), "%s holds the %s in clear (bytea)", table, field)
+			}
+		}
+	}
+	assert.Greater(t, rows, 50, "the tables were read")
+
+	proc = startServeOn(t, ctx, bin, dir, dbURL, "CAREFLOW_KEK="+kek)
+	forgetAndCheck(t, newE2EClient(t, ctx, proc.base), run)
+	proc.stop()
+}
+
+// queryStrings runs a query of one text column and collects it.
+func queryStrings(ctx context.Context, conn *pgx.Conn, sql string) ([]string, error) {
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
