@@ -211,6 +211,44 @@ func (l *SQLiteAccessLog) write() {
 }
 
 func (l *SQLiteAccessLog) commit(group []*recordRequest) {
+	// Records are made by the service itself and almost never fail: the
+	// group goes in as it is, and only when one insert fails is it done
+	// again record by record, each in a savepoint, so that one bad record
+	// fails alone.
+	if err := l.commitAll(group); err == nil {
+		for _, r := range group {
+			r.done <- nil
+		}
+		return
+	}
+	l.commitIsolating(group)
+}
+
+// commitAll commits every record of group in one transaction, or none.
+func (l *SQLiteAccessLog) commitAll(group []*recordRequest) error {
+	ctx := context.Background()
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ins, err := prepareRecordInserts(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	defer ins.close()
+	for _, r := range group {
+		if err := ins.insert(ctx, r); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// commitIsolating commits group with one savepoint a record: each record
+// gets its own result.
+func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 	ctx := context.Background()
 	fail := func(err error) {
 		for _, r := range group {
@@ -253,20 +291,63 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 }
 
 // insertRecord writes one record and its clients.
+// recordInserts are the two inserts of a record, prepared once a group.
+type recordInserts struct {
+	record, client *sql.Stmt
+}
+
+const (
+	insertRecordSQL = `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
+		request_id, purpose, clinic_id, objects, basis, grant_id, grant_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING seq`
+	insertRecordClientSQL = `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`
+)
+
+func prepareRecordInserts(ctx context.Context, tx *sql.Tx) (recordInserts, error) {
+	record, err := tx.PrepareContext(ctx, insertRecordSQL)
+	if err != nil {
+		return recordInserts{}, err
+	}
+	client, err := tx.PrepareContext(ctx, insertRecordClientSQL)
+	if err != nil {
+		_ = record.Close()
+		return recordInserts{}, err
+	}
+	return recordInserts{record: record, client: client}, nil
+}
+
+func (s recordInserts) close() {
+	_ = s.record.Close()
+	_ = s.client.Close()
+}
+
+func (s recordInserts) insert(ctx context.Context, r *recordRequest) error {
+	rec := r.rec
+	var seq int64
+	if err := s.record.QueryRowContext(ctx, rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
+		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason).Scan(&seq); err != nil {
+		return fmt.Errorf("access log: insert: %w", err)
+	}
+	for _, c := range r.clients {
+		if _, err := s.client.ExecContext(ctx, seq, c); err != nil {
+			return fmt.Errorf("access log: insert client: %w", err)
+		}
+	}
+	return nil
+}
+
 func insertRecord(ctx context.Context, tx *sql.Tx, r *recordRequest) error {
 	rec := r.rec
 	// RETURNING rather than LastInsertId, which PostgreSQL's driver lacks.
 	var seq int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
-		request_id, purpose, clinic_id, objects, basis, grant_id, grant_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING seq`,
+	err := tx.QueryRowContext(ctx, insertRecordSQL,
 		rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
 		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason).Scan(&seq)
 	if err != nil {
 		return fmt.Errorf("access log: insert: %w", err)
 	}
 	for _, c := range r.clients {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`, seq, c); err != nil {
+		if _, err := tx.ExecContext(ctx, insertRecordClientSQL, seq, c); err != nil {
 			return fmt.Errorf("access log: insert client: %w", err)
 		}
 	}
