@@ -202,7 +202,18 @@ func (c *Care) inSession(ctx context.Context, m Meta, sessionID, what string, wh
 	if err != nil {
 		return Result{}, nil, err
 	}
-	res, s, err := execute(ctx, c.d, sessionStream(sessionID), clinicID, c.d.prepared(m), care.New, decide)
+	// A concurrent change makes execute decide again on the newer state;
+	// the actor's standing (the care team) is checked again with it, so a
+	// provider taken off the team in between is refused, not let through.
+	attempts := 0
+	res, s, err := execute(ctx, c.d, sessionStream(sessionID), clinicID, c.d.prepared(m), care.New, func(s *care.Session) error {
+		if attempts++; attempts > 1 {
+			if _, err := c.sessionFor(ctx, m.Actor, sessionID, what, who); err != nil {
+				return err
+			}
+		}
+		return decide(s)
+	})
 	if err == nil {
 		c.show(s)
 	}
