@@ -64,6 +64,9 @@ func careRoutesOf(w *careWorld, s1, a1, fb string) []careRoute {
 		{"GET /v1/audit/clients/{clientId}/timeline", "GET", "/v1/audit/clients/" + w.k1.ID + "/timeline", nil},
 		{"GET /v1/audit/streams/{streamId}", "GET", "/v1/audit/streams/session-" + s1, nil},
 		{"GET /v1/clients/{clientId}/access-log", "GET", "/v1/clients/" + w.k1.ID + "/access-log", nil},
+		{"GET /v1/clients/{clientId}/disclosures", "GET", "/v1/clients/" + w.k1.ID + "/disclosures", nil},
+		{"POST /v1/clients/{clientId}/emergency-access", "POST", "/v1/clients/" + w.k1.ID + "/emergency-access",
+			map[string]any{"reason": "crisis call", "minutes": 30}},
 	}
 }
 
@@ -177,7 +180,7 @@ func carePatterns() map[string]bool {
 		_, path, _ := strings.Cut(pattern, " ")
 		for _, prefix := range []string{"/v1/sessions", "/v1/assignments", "/v1/audit/", "/v1/providers/{providerId}/inbox",
 			"/v1/clinics/{clinicId}/overview", "/v1/clients/{clientId}/sessions", "/v1/clients/{clientId}/scores",
-			"/v1/clients/{clientId}/access-log"} {
+			"/v1/clients/{clientId}/access-log", "/v1/clients/{clientId}/disclosures", "/v1/clients/{clientId}/emergency-access"} {
 			if strings.HasPrefix(path, prefix) {
 				out[pattern] = true
 			}
