@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections/pgsql"
 )
 
@@ -113,19 +113,12 @@ CREATE TABLE IF NOT EXISTS access_record_clients (
 
 // OpenSQLiteAccessLog opens (creating if needed) the access log at path.
 func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, error) {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	// One connection: SQLite serializes writes anyway, and one connection
+	// avoids busy retries under bursts of reads.
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{ForeignKeys: true})
 	if err != nil {
-		return nil, fmt.Errorf("access log: open %s: %w", path, err)
+		return nil, fmt.Errorf("access log: %w", err)
 	}
-	// One writer at a time: SQLite serializes writes anyway, and one
-	// connection avoids busy retries under bursts of reads.
-	db.SetMaxOpenConns(1)
 	if _, err := db.ExecContext(ctx, accessLogSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("access log: schema: %w", err)

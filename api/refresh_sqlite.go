@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
 // SQLiteRefreshTokens is a durable RefreshTokens in its own small SQLite
@@ -46,18 +47,12 @@ func OpenSQLiteRefreshTokens(ctx context.Context, path string, clock func() time
 	if clock == nil {
 		clock = time.Now
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("refresh tokens: open %s: %w", path, err)
-	}
 	// One connection: rotations are serialized, so a token can be
 	// consumed only once even under concurrent refreshes.
-	db.SetMaxOpenConns(1)
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("refresh tokens: %w", err)
+	}
 	if _, err := db.ExecContext(ctx, refreshSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("refresh tokens: schema: %w", err)

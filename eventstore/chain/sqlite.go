@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
 // sqliteSchema creates the chain's tables in the events' database file.
@@ -55,34 +53,10 @@ var _ Table = (*SQLiteTable)(nil)
 // connections of its own; SQLite's lock (busy_timeout) arbitrates between
 // its short write transactions and the store's writer.
 func OpenSQLite(ctx context.Context, path string) (*SQLiteTable, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("chain: database path %q must be a plain file path", path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("chain: create directory for %s: %w", path, err)
-	}
-	// The file holds PHI: if it does not exist yet, create it readable by
-	// its owner only, as the store does.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{BusyTimeout: 10 * time.Second, MaxConns: 2})
 	if err != nil {
-		return nil, fmt.Errorf("chain: open %s: %w", path, err)
+		return nil, fmt.Errorf("chain: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("chain: open %s: %w", path, err)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("chain: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	t := &SQLiteTable{db: db}
 	if err := t.migrate(ctx); err != nil {
 		_ = db.Close()

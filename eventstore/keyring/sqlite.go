@@ -5,13 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
 // sqliteSchema is the keys table. Times are unix microseconds UTC;
@@ -43,36 +39,12 @@ var _ Backend = (*SQLiteBackend)(nil)
 // Destroy checkpoints and truncates the WAL so no old copy stays there.
 // WAL with synchronous=FULL: a key is on disk before Seal returns.
 func OpenSQLite(ctx context.Context, path string) (*SQLiteBackend, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("keyring: database path %q must be a plain file path", path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("keyring: create directory for %s: %w", path, err)
-	}
-	// Readable by its owner only, like the event store's file.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("keyring: open %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("keyring: open %s: %w", path, err)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "secure_delete(ON)")
 	// Writers take the lock at BEGIN, so two processes creating keys wait
 	// for each other (busy_timeout) instead of failing mid-transaction.
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{BusyTimeout: 10 * time.Second, MaxConns: 4, SecureDelete: true})
 	if err != nil {
-		return nil, fmt.Errorf("keyring: open %s: %w", path, err)
+		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	if _, err := db.ExecContext(ctx, sqliteSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("keyring: create the keys table in %s: %w", path, err)

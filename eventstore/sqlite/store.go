@@ -10,8 +10,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +74,7 @@ func openWithoutWriter(ctx context.Context, cfg Config, opts eventstore.Options)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := createFile(cfg.Path); err != nil {
+	if err := CreateFile(cfg.Path); err != nil {
 		return nil, err
 	}
 	s := &Store{
@@ -91,20 +89,6 @@ func openWithoutWriter(ctx context.Context, cfg Config, opts eventstore.Options)
 		return nil, err
 	}
 	return s, nil
-}
-
-// createFile makes the parent directories and an empty database file
-// readable by its owner only (it holds PHI); SQLite gives the -wal and
-// -shm files the same mode.
-func createFile(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("sqlite: create directory for %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func (s *Store) open(ctx context.Context) error {

@@ -3,14 +3,10 @@ package bus
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
 // OpenSQLite opens (creating it if needed) a SQLite file for the relay's
@@ -18,36 +14,11 @@ import (
 // checkpoint or inbox row survives power loss, and BEGIN IMMEDIATE so a
 // transaction takes the write lock up front instead of failing half way.
 func OpenSQLite(ctx context.Context, path string) (*sql.DB, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("bus: sqlite path %q must be a plain file path", path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("bus: create directory for %s: %w", path, err)
-	}
-	// Created by hand so the file is its owner's only: inbox rows name
-	// events of clinical records.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Several connections: the relay, the consumers, timers and webhooks each
+	// run transactions of their own.
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{MaxConns: 16})
 	if err != nil {
-		return nil, fmt.Errorf("bus: open %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("bus: open %s: %w", path, err)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("bus: open %s: %w", path, err)
-	}
-	var mode string
-	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return nil, errors.Join(fmt.Errorf("bus: open %s: %w", path, err), db.Close())
-	}
-	if mode != "wal" {
-		return nil, errors.Join(fmt.Errorf("bus: %s: journal_mode is %q, want wal", path, mode), db.Close())
+		return nil, fmt.Errorf("bus: %w", err)
 	}
 	return db, nil
 }
