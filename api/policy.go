@@ -251,6 +251,9 @@ type Router struct {
 	// sessions, when set, refuses tokens issued before their user's
 	// sessions were ended (sessions.go).
 	sessions *sessionGate
+	// external, when set, verifies the tokens of an external OpenID
+	// Connect issuer (oidc.go).
+	external *externalTokens
 }
 
 // NewRouter returns a router enforcing policies, verifying bearer tokens
@@ -309,7 +312,7 @@ func (rt *Router) guard(p Policy, h http.Handler) http.Handler {
 			WriteError(w, r, fmt.Errorf("route %s needs authentication but the router has no token verifier", r.Pattern))
 			return
 		}
-		principal, err := rt.tokens.authenticate(r)
+		principal, err := rt.authenticate(r)
 		if err != nil {
 			WriteError(w, r, err)
 			return
@@ -332,6 +335,22 @@ func (rt *Router) guard(p Policy, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), principal)))
 	})
+}
+
+// authenticate verifies the request's bearer token: with the external
+// issuer's keys when its iss is that issuer's, else as careflow's own.
+func (rt *Router) authenticate(r *http.Request) (Principal, error) {
+	if rt.external == nil {
+		return rt.tokens.authenticate(r)
+	}
+	raw, err := bearerToken(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	if rt.external.issuedBy(raw) {
+		return rt.external.Verify(r.Context(), raw)
+	}
+	return rt.tokens.Verify(raw)
 }
 
 // ServeHTTP routes r. Requests no route matches get a problem too: 404

@@ -35,6 +35,10 @@ type Config struct {
 	Organization OrganizationService
 	// Tokens configures access tokens; its Clock defaults to Clock.
 	Tokens TokenConfig
+	// OIDC, when enabled, also accepts access tokens of an external
+	// OpenID Connect issuer, mapped to careflow accounts (oidc.go); its
+	// Clock defaults to Clock.
+	OIDC OIDCConfig
 	// SessionEnds keeps when an admin ended a user's sessions; nil means
 	// Refresh, which must then implement it (both stores here do).
 	SessionEnds SessionEnds
@@ -129,6 +133,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))
 	}
+	if cfg.OIDC.Enabled() {
+		cfg.OIDC.setDefaults()
+		if cfg.OIDC.Clock == nil {
+			cfg.OIDC.Clock = cfg.Clock
+		}
+		if err := cfg.OIDC.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+		if cfg.OIDC.Issuer == cfg.Tokens.Issuer {
+			errs = append(errs, errors.New("api: the OIDC issuer must differ from careflow's own token issuer"))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -138,6 +154,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	rt := NewRouter(cfg.Policies, tokens, cfg.Logger)
+	if cfg.OIDC.Enabled() {
+		rt.external = newExternalTokens(cfg.OIDC, cfg.Accounts, cfg.Memberships, cfg.Logger)
+	}
 	gate := newSessionGate(cfg.SessionEnds, cfg.Clock)
 	rt.sessions = gate
 	Health{Store: cfg.Store, Projections: cfg.Projections, Logger: cfg.Logger}.Routes(rt)

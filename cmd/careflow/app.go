@@ -138,6 +138,8 @@ func (a *app) newAPI(ctx context.Context, rx *reactions.Reactions) (*api.Server,
 		Refresh:        refresh,
 		BehindTLSProxy: a.cfg.BehindTLSProxy,
 		Tokens:         api.TokenConfig{Secret: secret, Issuer: a.cfg.AuthIssuer, Audience: a.cfg.AuthAudience},
+		OIDC: api.OIDCConfig{Issuer: a.cfg.OIDCIssuer, JWKSURL: a.cfg.OIDCJWKSURL, Audience: a.cfg.OIDCAudience,
+			UsernameClaim: a.cfg.OIDCUsernameClaim},
 		Care: api.CareConfig{
 			Commands:   commands.NewCare(a.deps, org),
 			Directory:  org,

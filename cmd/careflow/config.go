@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/careflow/careflow/api"
 )
 
 // Config is everything careflow serve reads at start. Sources, lowest
@@ -101,6 +103,14 @@ type Config struct {
 	// loopback address of its own, apart from the API: for measuring, never
 	// exposed.
 	DebugAddr string `mapstructure:"debug_addr"`
+	// OIDCIssuer, OIDCJWKSURL and OIDCAudience, all or none, also accept
+	// access tokens of a clinic's own OpenID Connect identity provider
+	// (ADR 0012): iss, key set (https) and aud. OIDCUsernameClaim names
+	// the careflow account a token acts as; roles stay careflow's.
+	OIDCIssuer        string `mapstructure:"oidc_issuer"`
+	OIDCJWKSURL       string `mapstructure:"oidc_jwks_url"`
+	OIDCAudience      string `mapstructure:"oidc_audience"`
+	OIDCUsernameClaim string `mapstructure:"oidc_username_claim"`
 	// Demo seeds the demo clinic at start (serve --demo only; not a setting).
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
@@ -122,6 +132,8 @@ func DefaultConfig() Config {
 		SMTPPort:        25,
 		DataDir:         "./data",
 		StoreMigrate:    true,
+		// The OpenID Connect standard claim for a user's short name.
+		OIDCUsernameClaim: "preferred_username",
 	}
 }
 
@@ -164,6 +176,10 @@ var settings = []struct{ key, flag, help string }{
 	{"kek_previous_files", "kek-previous-files", "comma-separated older KEK files, until careflow keys rotate has run"},
 	{"debug_addr", "debug-addr", "loopback host:port to serve the Go profiler (/debug/pprof/) on; empty: off"},
 	{"keys_url", "keys", "data-key database URL: sqlite://PATH or postgres:// (default: beside a SQLite store, else the store's database)"},
+	{"oidc_issuer", "oidc-issuer", "iss of an external OpenID Connect issuer whose access tokens are accepted (empty: off)"},
+	{"oidc_jwks_url", "oidc-jwks-url", "that issuer's JWKS URL (https)"},
+	{"oidc_audience", "oidc-audience", "aud its tokens must carry (careflow's client id there)"},
+	{"oidc_username_claim", "oidc-username-claim", "claim naming the careflow account an external token acts as"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -202,6 +218,10 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("kek-previous-files", "", helpOf("kek_previous_files"))
 	fs.String("keys", d.KeysURL, helpOf("keys_url"))
 	fs.String("debug-addr", d.DebugAddr, helpOf("debug_addr"))
+	fs.String("oidc-issuer", d.OIDCIssuer, helpOf("oidc_issuer"))
+	fs.String("oidc-jwks-url", d.OIDCJWKSURL, helpOf("oidc_jwks_url"))
+	fs.String("oidc-audience", d.OIDCAudience, helpOf("oidc_audience"))
+	fs.String("oidc-username-claim", d.OIDCUsernameClaim, helpOf("oidc_username_claim"))
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -241,6 +261,10 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("kek", d.KEK)
 	v.SetDefault("keys_url", d.KeysURL)
 	v.SetDefault("debug_addr", d.DebugAddr)
+	v.SetDefault("oidc_issuer", d.OIDCIssuer)
+	v.SetDefault("oidc_jwks_url", d.OIDCJWKSURL)
+	v.SetDefault("oidc_audience", d.OIDCAudience)
+	v.SetDefault("oidc_username_claim", d.OIDCUsernameClaim)
 
 	file, _ := fs.GetString("config")
 	if file == "" {
@@ -341,6 +365,7 @@ func (c Config) Validate() error {
 	if (c.AdminUsername == "") != (c.AdminPassword == "") {
 		bad("admin_username", "admin_username and admin_password go together")
 	}
+	c.validateOIDC(bad)
 	return errors.Join(errs...)
 }
 
@@ -449,4 +474,29 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateOIDC checks the external OpenID Connect issuer settings: all
+// empty is off; otherwise issuer, key set and audience go together.
+func (c Config) validateOIDC(bad func(key, format string, args ...any)) {
+	if c.OIDCIssuer == "" && c.OIDCJWKSURL == "" && c.OIDCAudience == "" {
+		return
+	}
+	if (c.OIDCIssuer == "") != (c.OIDCJWKSURL == "") {
+		bad("oidc_issuer", "oidc_issuer and oidc_jwks_url go together")
+	}
+	if c.OIDCAudience == "" {
+		bad("oidc_audience", "is required with an OpenID Connect issuer (without it any token the issuer made for another application would pass)")
+	}
+	if c.OIDCIssuer != "" && c.OIDCIssuer == c.AuthIssuer {
+		bad("oidc_issuer", "%q is careflow's own auth_issuer; the two must differ", c.OIDCIssuer)
+	}
+	if c.OIDCJWKSURL != "" {
+		if err := api.CheckJWKSURL(c.OIDCJWKSURL); err != nil {
+			bad("oidc_jwks_url", "%v", err)
+		}
+	}
+	if c.OIDCUsernameClaim == "" {
+		bad("oidc_username_claim", "must not be empty")
+	}
 }
