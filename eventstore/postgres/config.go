@@ -38,11 +38,12 @@ type Config struct {
 	// MaxGroup bounds how many appends one statement writes. Defaults to
 	// 64; 1 writes every append on its own.
 	MaxGroup int
-	// GroupWait is how long a worker that just wrote a group of several
-	// appends waits for more before it writes the next one: the appenders
-	// it answered are typically back within microseconds, and waiting for
-	// them costs far less than a commit. After a lone append it does not
-	// wait. Defaults to 1ms; negative disables it.
+	// GroupWait is how long, at most, a worker that just wrote a group of
+	// several appends waits for more before it writes the next one: the
+	// appenders it answered are typically back within microseconds, and
+	// waiting for them costs far less than a commit. It stops waiting once
+	// as many appends are waiting as the last group held. After a lone
+	// append it does not wait. Defaults to 1ms; negative disables it.
 	GroupWait time.Duration
 	// NotifyAfterCommit sends the commit notification from a separate,
 	// asynchronously committed transaction right after each commit (one

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,17 @@ type Store struct {
 	closed   bool
 	requests chan *appendRequest
 	workers  sync.WaitGroup
+	// tokens holds one token per append statement running, at most
+	// AppendWorkers: a worker takes one before it writes a group, and an
+	// Append that finds the writers idle takes one to write in its own
+	// goroutine (see Append).
+	tokens chan struct{}
+	// callerWrites lets Append write a lone append itself (off in tests
+	// that line appends up for a worker).
+	callerWrites bool
+	// grouping is set while the last group a worker wrote held several
+	// appends: appenders then go through the queue, so they share commits.
+	grouping atomic.Bool
 	// With Config.NotifyAfterCommit: commits waiting for a notification,
 	// and the notifier goroutine's end.
 	notifyNeeded chan struct{}
@@ -101,6 +113,8 @@ func open(ctx context.Context, cfg Config, opts eventstore.Options, options ...o
 	for _, o := range options {
 		o(s)
 	}
+	s.tokens = make(chan struct{}, max(s.cfg.AppendWorkers, 1))
+	s.callerWrites = s.cfg.AppendWorkers > 0
 	if err := s.start(ctx, pc.ConnConfig); err != nil {
 		pool.Close()
 		return nil, err
@@ -173,7 +187,11 @@ func checkSynchronousCommit(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // Append hands the append to a worker and waits for its answer. Appends
-// that arrive while all workers are busy are written together.
+// that arrive while all workers are busy are written together. An append
+// that finds no statement running, nothing queued and no grouping under
+// way writes itself, in the caller's goroutine: a lone writer then skips
+// two goroutine hand-overs per append (docs/performance.md), and appends
+// that arrive meanwhile queue for a worker as before.
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) (eventstore.AppendResult, error) {
 	events = slices.Clone(events)
 	commandID, err := eventstore.PrepareAppend(ctx, s.opts, stream, expected, events)
@@ -190,6 +208,20 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 		s.mu.RUnlock()
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
+	if s.callerWrites && !s.grouping.Load() && len(s.requests) == 0 {
+		select {
+		case s.tokens <- struct{}{}:
+			// Holding mu shared until the write ends keeps Close waiting
+			// for it, as it waits for the workers.
+			defer s.mu.RUnlock()
+			defer func() { <-s.tokens }()
+			if err := ctx.Err(); err != nil {
+				return eventstore.AppendResult{}, err
+			}
+			return s.appendAlone(req)
+		default:
+		}
+	}
 	select {
 	case s.requests <- req:
 	case <-ctx.Done():
@@ -200,8 +232,7 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 
 	// No select on ctx here: once queued, a worker either drops the request
 	// with ctx.Err() (not yet taken) or writes it, and the caller must learn
-	// which. A lone append runs under the caller's context, so cancelling
-	// it still interrupts the statement.
+	// which. Once taken, the write ignores the context (see appendAlone).
 	out := <-req.done
 	return out.result, out.err
 }

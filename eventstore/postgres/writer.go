@@ -58,6 +58,13 @@ func (r *appendRequest) answer(result eventstore.AppendResult, err error) {
 	r.done <- appendOutcome{result: result, err: err}
 }
 
+// xidBase is the first position of the writing transaction. As an
+// uncorrelated subquery it runs once per statement, and only when the
+// first row is inserted: an append refused for its version or answered as
+// a duplicate gets no transaction id, so its commit writes and flushes
+// nothing.
+const xidBase = `(SELECT pg_current_xact_id()::text::bigint << 16)`
+
 // appendSQL writes a group of appends in one statement, so in one
 // transaction with one round trip and one NOTIFY. Each append (a "req")
 // gets its stream's current version and whether its command is already
@@ -80,7 +87,7 @@ WITH req AS MATERIALIZED (
 ), ins AS (
 	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
 		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
-	SELECT (pg_current_xact_id()::text::bigint << 16) + e.ord - 1, e.id, req.stream_type, req.stream_id,
+	SELECT ` + xidBase + ` + e.ord - 1, e.id, req.stream_type, req.stream_id,
 		req.v + e.n, e.type, e.sv, e.data::jsonb, e.actor_id, e.actor_role, req.command_id, e.correlation_id,
 		e.causation_id, e.clinic_id, e.occurred_at, $5
 	FROM unnest($6::bigint[], $7::bigint[], $8::uuid[], $9::text[], $10::int[], $11::text[], $12::text[],
@@ -96,11 +103,57 @@ WITH req AS MATERIALIZED (
 SELECT req.v, req.dup, COALESCE((SELECT MIN(position) >> 16 FROM ins), 0), (SELECT COUNT(*) FROM notified)
 FROM req ORDER BY req.idx`
 
-// appendQuietSQL is appendSQL without the NOTIFY, for
+// appendOneSQL is appendSQL for a group of one append, the usual case
+// when appends do not overlap: the same checks, insert and NOTIFY in one
+// statement, under the same snapshot rule, but with the append's stream,
+// command and expected version as plain parameters instead of arrays to
+// unnest and join. PostgreSQL plans appendSQL afresh at every run; this one
+// it plans once (a generic plan), and a lone append took about half as
+// long with it (docs/performance.md).
+const appendOneSQL = `
+WITH cur AS MATERIALIZED (
+	SELECT COALESCE((SELECT MAX(version) FROM events
+			WHERE stream_type = $1 AND stream_id = $2), 0) AS v,
+		$3::text <> '' AND EXISTS (SELECT 1 FROM events
+			WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> '') AS dup
+), ins AS (
+	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
+		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+	SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, cur.v + e.ord, e.type, e.sv,
+		e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5
+	FROM cur, unnest($6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::text[],
+			$13::text[], $14::text[], $15::timestamptz[])
+		WITH ORDINALITY AS e(id, type, sv, data, actor_id, actor_role, correlation_id, causation_id, clinic_id,
+			occurred_at, ord)
+	WHERE NOT cur.dup AND ($4::bigint < 0 OR cur.v = $4::bigint)
+	RETURNING position
+), notified AS (
+	SELECT pg_notify('` + notifyChannel + `', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one
+)
+SELECT cur.v, cur.dup, COALESCE((SELECT MIN(position) >> 16 FROM ins), 0), (SELECT COUNT(*) FROM notified)
+FROM cur`
+
+// withoutNotify is an append statement without its NOTIFY, for
 // Config.NotifyAfterCommit.
-var appendQuietSQL = strings.Replace(appendSQL,
-	`SELECT pg_notify('`+notifyChannel+`', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one`,
-	`SELECT 1 FROM ins LIMIT 1`, 1)
+func withoutNotify(sql string) string {
+	return strings.Replace(sql,
+		`SELECT pg_notify('`+notifyChannel+`', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one`,
+		`SELECT 1 FROM ins LIMIT 1`, 1)
+}
+
+// appendOneEventSQL is appendOneSQL for one event, passed as plain
+// parameters too, so the server decodes no arrays (25 to 80 us less per
+// append in the probe of docs/performance.md).
+var appendOneEventSQL = strings.Replace(appendOneSQL, `unnest($6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::text[],
+			$13::text[], $14::text[], $15::timestamptz[])
+		WITH ORDINALITY AS e`, `(VALUES ($6::uuid, $7::text, $8::int, $9::text, $10::text, $11::text, $12::text,
+			$13::text, $14::text, $15::timestamptz, 1::bigint)) AS e`, 1)
+
+var (
+	appendQuietSQL         = withoutNotify(appendSQL)
+	appendOneQuietSQL      = withoutNotify(appendOneSQL)
+	appendOneEventQuietSQL = withoutNotify(appendOneEventSQL)
+)
 
 // notifyAfterCommitSQL announces commits from its own transaction. It
 // commits asynchronously: it holds NOTIFY's commit lock only for as long as
@@ -132,6 +185,13 @@ func newGroup(reqs []*appendRequest) *group {
 		g.first[i] = events
 		events += len(r.events)
 	}
+	g.streamTypes, g.streamIDs = make([]string, 0, len(reqs)), make([]string, 0, len(reqs))
+	g.commandIDs, g.expected = make([]string, 0, len(reqs)), make([]int64, 0, len(reqs))
+	g.reqIdx, g.n, g.ids = make([]int64, 0, events), make([]int64, 0, events), make([]pgtype.UUID, 0, events)
+	g.types, g.data, g.actors = make([]string, 0, events), make([]string, 0, events), make([]string, 0, events)
+	g.roles, g.correlations = make([]string, 0, events), make([]string, 0, events)
+	g.causations, g.clinics = make([]string, 0, events), make([]string, 0, events)
+	g.schemaVersions, g.occurredAt = make([]int32, 0, events), make([]pgtype.Timestamptz, 0, events)
 	for i, r := range reqs {
 		g.streamTypes = append(g.streamTypes, r.stream.Type)
 		g.streamIDs = append(g.streamIDs, r.stream.ID)
@@ -162,6 +222,33 @@ func (g *group) args(recordedAt time.Time) []any {
 		g.correlations, g.causations, g.clinics, g.occurredAt}
 }
 
+// statement is the statement that writes g and its arguments: appendSQL
+// for a group of several appends, appendOneSQL for one, appendOneEventSQL
+// for one of one event; without the NOTIFY when quiet.
+func (g *group) statement(recordedAt time.Time, quiet bool) (string, []any) {
+	if len(g.reqs) > 1 {
+		if quiet {
+			return appendQuietSQL, g.args(recordedAt)
+		}
+		return appendSQL, g.args(recordedAt)
+	}
+	head := []any{g.streamTypes[0], g.streamIDs[0], g.commandIDs[0], g.expected[0], recordedAt}
+	if len(g.ids) == 1 {
+		sql := appendOneEventSQL
+		if quiet {
+			sql = appendOneEventQuietSQL
+		}
+		return sql, append(head, g.ids[0], g.types[0], g.schemaVersions[0], g.data[0], g.actors[0], g.roles[0],
+			g.correlations[0], g.causations[0], g.clinics[0], g.occurredAt[0])
+	}
+	sql := appendOneSQL
+	if quiet {
+		sql = appendOneQuietSQL
+	}
+	return sql, append(head, g.ids, g.types, g.schemaVersions, g.data, g.actors, g.roles,
+		g.correlations, g.causations, g.clinics, g.occurredAt)
+}
+
 // groupRow is what appendSQL says about one append of the group.
 type groupRow struct {
 	current   int64
@@ -189,6 +276,9 @@ func (s *Store) runWorker() {
 			}
 			batch = []*appendRequest{first}
 		}
+		// Wait for a free statement slot before gathering, so appends that
+		// queue while an Append writes in its own goroutine join this group.
+		s.tokens <- struct{}{}
 		streams := map[eventstore.StreamID]bool{batch[0].stream: true}
 		events := len(batch[0].events)
 		var rest []*appendRequest
@@ -209,14 +299,15 @@ func (s *Store) runWorker() {
 			carry = carry[1:]
 		}
 		// After a shared group, the appenders it answered are likely on
-		// their way back with their next append: wait GroupWait for them, so
-		// they share this commit instead of waiting out the next one. A lone
-		// appender never waits.
+		// their way back with their next append: wait up to GroupWait for
+		// them, so they share this commit instead of waiting out the next
+		// one, and stop waiting once as many are back as the last group
+		// held. A lone appender never waits.
 		var (
 			gather <-chan time.Time
 			timer  *time.Timer
 		)
-		if lastSize > 1 && s.cfg.GroupWait > 0 {
+		if lastSize > 1 && len(batch) < lastSize && s.cfg.GroupWait > 0 {
 			timer = time.NewTimer(s.cfg.GroupWait)
 			gather = timer.C
 		}
@@ -244,13 +335,18 @@ func (s *Store) runWorker() {
 				carry = append(carry, r)
 				break fill
 			}
+			if gather != nil && len(batch) >= lastSize {
+				gather = nil // all back: take what is queued, then write
+			}
 		}
 		if timer != nil {
 			timer.Stop()
 		}
 		carry = append(rest, carry...)
 		lastSize = len(batch)
+		s.grouping.Store(lastSize > 1)
 		s.writeGroup(batch)
+		<-s.tokens
 	}
 }
 
@@ -377,7 +473,8 @@ func (s *Store) queryGroup(ctx context.Context, g *group, recordedAt time.Time) 
 	if s.afterInsert != nil {
 		return s.queryGroupInTx(ctx, g, recordedAt)
 	}
-	return scanGroup(s.pool.Query(ctx, s.appendSQL(), g.args(recordedAt)...))
+	sql, args := g.statement(recordedAt, s.cfg.NotifyAfterCommit)
+	return scanGroup(s.pool.Query(ctx, sql, args...))
 }
 
 // queryGroupInTx is queryGroup in an explicit transaction, with the
@@ -388,7 +485,8 @@ func (s *Store) queryGroupInTx(ctx context.Context, g *group, recordedAt time.Ti
 		return nil, 0, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	rows, xid, err := scanGroup(tx.Query(ctx, s.appendSQL(), g.args(recordedAt)...))
+	sql, args := g.statement(recordedAt, s.cfg.NotifyAfterCommit)
+	rows, xid, err := scanGroup(tx.Query(ctx, sql, args...))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -396,13 +494,6 @@ func (s *Store) queryGroupInTx(ctx context.Context, g *group, recordedAt time.Ti
 		s.afterInsert(ctx, r.stream)
 	}
 	return rows, xid, tx.Commit(ctx)
-}
-
-func (s *Store) appendSQL() string {
-	if s.cfg.NotifyAfterCommit {
-		return appendQuietSQL
-	}
-	return appendSQL
 }
 
 // runNotifier sends one notification per wake-up request, so commits that

@@ -4,7 +4,9 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -170,4 +172,105 @@ func TestAppendsToOneStreamTakeTurnsInOrder(t *testing.T) {
 	all, err := s.ReadAll(context.Background(), 0, 100)
 	require.NoError(t, err)
 	require.Len(t, all, 8)
+}
+
+// Each group shape gets its statement, and the quiet ones send no NOTIFY.
+// (The variants are built by text replacement; this catches a replacement
+// that silently stopped matching.)
+func TestAppendStatements(t *testing.T) {
+	one := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a")},
+		ids: make([]pgtype.UUID, 1), data: []string{"{}"}, occurredAt: make([]pgtype.Timestamptz, 1)}
+	two := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a"), storetest.Event("b")},
+		ids: make([]pgtype.UUID, 2), data: []string{"{}", "{}"}, occurredAt: make([]pgtype.Timestamptz, 2)}
+	for _, c := range []struct {
+		name string
+		reqs []*appendRequest
+		want string
+		args int
+	}{
+		{"one append of one event", []*appendRequest{one}, appendOneEventSQL, 15},
+		{"one append of two events", []*appendRequest{two}, appendOneSQL, 15},
+		{"a group", []*appendRequest{one, two}, appendSQL, 17},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sql, args := newGroup(c.reqs).statement(time.Now(), false)
+			assert.Equal(t, c.want, sql)
+			assert.Len(t, args, c.args)
+			assert.Contains(t, sql, "pg_notify")
+			quietSQL, _ := newGroup(c.reqs).statement(time.Now(), true)
+			assert.NotContains(t, quietSQL, "pg_notify")
+		})
+	}
+	assert.NotContains(t, appendOneEventSQL, "unnest", "one event goes as plain parameters")
+	assert.NotContains(t, appendOneSQL, "JOIN", "one append needs no join")
+}
+
+// An append that finds the writers idle writes itself, in the caller's
+// goroutine; while groups are being formed it queues for a worker instead.
+func TestLoneAppendWritesInCallersGoroutine(t *testing.T) {
+	s := openTestStore(t, pgtest.NewDatabase(t), eventstore.Options{}, withoutWorkers)
+	s.callerWrites = true
+	stream := storetest.Stream("session")
+	done := make(chan pending, 1)
+	go func() {
+		res, err := s.Append(context.Background(), stream, eventstore.NoStream, []eventstore.NewEvent{storetest.Event("a")})
+		done <- pending{res, err}
+	}()
+	select {
+	case p := <-done:
+		require.NoError(t, p.err)
+		assert.Equal(t, int64(1), p.res.Version)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no worker runs, yet the lone append was not written by its caller")
+	}
+
+	s.grouping.Store(true)
+	waiting := queue(t, s, stream, eventstore.Exactly(1), storetest.Event("b"))
+	startWorker(s)
+	p := <-waiting
+	require.NoError(t, p.err)
+	assert.Equal(t, int64(2), p.res.Version)
+	all, err := s.ReadAll(context.Background(), 0, 10)
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+}
+
+// An append refused for its expected version takes no transaction id, so
+// its commit has nothing to flush; one that inserts does. Checked for each
+// form of the append statement.
+func TestRefusedAppendTakesNoTransactionID(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, pgtest.NewDatabase(t), eventstore.Options{})
+	stream := storetest.Stream("session")
+	_, err := s.Append(ctx, stream, eventstore.NoStream, []eventstore.NewEvent{storetest.Event("a")})
+	require.NoError(t, err)
+	request := func(stream eventstore.StreamID, expected eventstore.ExpectedVersion, n int) *appendRequest {
+		events := make([]eventstore.NewEvent, n)
+		for i := range events {
+			events[i] = storetest.Event("e")
+		}
+		_, err := eventstore.PrepareAppend(ctx, s.opts, stream, expected, events)
+		require.NoError(t, err)
+		r, err := newAppendRequest(ctx, stream, expected, "", events)
+		require.NoError(t, err)
+		return r
+	}
+	xidAssigned := func(g *group) bool {
+		tx, err := s.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		sql, args := g.statement(time.Now(), false)
+		_, _, err = scanGroup(tx.Query(ctx, sql, args...))
+		require.NoError(t, err)
+		var assigned bool
+		require.NoError(t, tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NOT NULL`).Scan(&assigned))
+		return assigned
+	}
+	for _, n := range []int{1, 2} {
+		assert.False(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, n)})), "%d events, refused", n)
+		assert.True(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.Exactly(1), n)})), "%d events, written", n)
+	}
+	other := storetest.Stream("session")
+	assert.False(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, 1), request(other, eventstore.Exactly(3), 1)})), "a group, all refused")
+	assert.True(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, 1), request(other, eventstore.NoStream, 1)})), "a group, one written")
 }
