@@ -118,7 +118,7 @@ func OpenFile(ctx context.Context, path string, o FileOptions) (*sql.DB, error) 
 	if err := CreateFile(path); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", fileDSN(path, o))
+	db, err := openCaching(fileDSN(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
