@@ -155,6 +155,9 @@ type DB struct {
 	dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
+	// turns orders the batches of the projections on SQLite's single
+	// writer (see takeTurn); nil on PostgreSQL.
+	turns chan struct{}
 
 	mu         sync.Mutex
 	registered map[string]*registration
@@ -200,7 +203,7 @@ func OpenDB(ctx context.Context, location string) (*DB, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("projections: open %s: %w", path, err)
 	}
-	db := &DB{path: path, dialect: sqliteDialect{}, registered: map[string]*registration{}}
+	db := &DB{path: path, dialect: sqliteDialect{}, turns: make(chan struct{}, 1), registered: map[string]*registration{}}
 	if err := db.open(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -251,6 +254,26 @@ func (db *DB) open(ctx context.Context) error {
 		return fmt.Errorf("projections: open %s for reading: %w", db.path, err)
 	}
 	return nil
+}
+
+// takeTurn waits until the caller may commit a batch, and returns the
+// function that ends its turn. On SQLite the projections' batches go one
+// after another through the single writer connection anyway; database/sql
+// hands that connection to any of its waiters, so one projection could get
+// many batches ahead of the others and stop sharing the runner's reads of
+// the log. Turns are given in arrival order instead (a channel serves the
+// senders waiting on it first in, first out): the projections advance
+// batch by batch in turn. PostgreSQL commits in parallel: no turns.
+func (db *DB) takeTurn(ctx context.Context) (func(), error) {
+	if db.turns == nil {
+		return func() {}, nil
+	}
+	select {
+	case db.turns <- struct{}{}:
+		return func() { <-db.turns }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // postgresWriteConns bounds the writer pool on PostgreSQL: each projection

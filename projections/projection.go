@@ -35,7 +35,8 @@ type Projection interface {
 	// Apply writes the effect of one event inside the runner's transaction.
 	// It must not commit or roll back tx. Events the projection does not
 	// care about are ignored (return nil). An error stops the projection at
-	// this event until it is retried or rebuilt.
+	// this event until it is retried or rebuilt. e (its Data included) is
+	// shared with the other projections: Apply must not modify it.
 	Apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent) error
 }
 

@@ -22,6 +22,12 @@ const DefaultBatchSize = 500
 // suffer because live batches stay small.
 const DefaultCatchUpBatchSize = 5000
 
+// feedBatches is how many recent reads of the log the feed keeps for the
+// projections behind: in a rebuild of all, they advance batch by batch in
+// turn on the one writer, so two are in use at a time (the one being
+// applied, the next one being read).
+const feedBatches = 4
+
 // DefaultRetryDelay is how long a projection waits after an error that is
 // not its own (the event store or the database failing) before trying again.
 const DefaultRetryDelay = time.Second
@@ -77,6 +83,8 @@ type Runner struct {
 	regs    []*registration
 	// wake is broadcast whenever the event log grows.
 	wake *eventstore.Signal
+	// feed reads the log for every projection; a new one per Run.
+	feed *feed
 
 	lifecycle sync.Mutex
 	running   bool
@@ -174,6 +182,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	stopped := make(chan struct{})
 	r.running, r.stopped = true, stopped
+	r.feed = newFeed(r.store.ReadAll, feedBatches, 2*r.opts.CatchUpBatchSize)
+	r.feed.follow(head)
+	feed := r.feed
 	r.lifecycle.Unlock()
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -181,9 +192,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	for _, w := range r.workers {
 		wg.Go(func() { w.run(runCtx) })
 	}
-	// The subscription only wakes the projections: each reads the log in
-	// batches from its own checkpoint.
-	err = r.store.Subscribe(runCtx, head, func(eventstore.RecordedEvent) error {
+	// The subscription feeds the tail the projections following live read
+	// from, then wakes them: each asks the feed for the batch after its own
+	// checkpoint.
+	err = r.store.Subscribe(runCtx, head, func(e eventstore.RecordedEvent) error {
+		feed.push(e)
 		r.wake.Broadcast()
 		return nil
 	})

@@ -66,3 +66,27 @@ func testStatementHelpers(t *testing.T, viewsAt viewsFactory) {
 		require.NoError(t, bad.Rollback())
 	}
 }
+
+func TestStatementHelpersStopOnACancelledContext(t *testing.T) {
+	// Given a batch's transaction whose context then ends
+	ctx, cancel := context.WithCancel(context.Background())
+	db := openTestDB(t, viewsFactories["sqlite"](t))
+	_, err := db.write.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY)`)
+	require.NoError(t, err)
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	txCtx := withStmtCache(ctx, tx)
+	_, err = Exec(txCtx, tx, `INSERT INTO kv (k) VALUES (?)`, "a")
+	require.NoError(t, err)
+	cancel()
+
+	// Then the cached statements, which run without the cancellation, still
+	// refuse to start
+	_, err = Exec(txCtx, tx, `INSERT INTO kv (k) VALUES (?)`, "b")
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = Query(txCtx, tx, `SELECT k FROM kv`)
+	require.ErrorIs(t, err, context.Canceled)
+	var k string
+	require.ErrorIs(t, QueryRow(txCtx, tx, `SELECT k FROM kv`).Scan(&k), context.Canceled)
+}

@@ -321,13 +321,32 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 	if c.pending || c.behind {
 		limit = w.r.opts.CatchUpBatchSize
 	}
-	events, err := w.r.store.ReadAll(ctx, c.position, limit)
+	// Following live, the projection waits for its turn at the writer
+	// before it reads: what arrives while the others commit joins its
+	// batch, so the projections commit a few larger batches instead of
+	// one transaction each per event. Behind, it reads first: the next
+	// batch is read while the others write.
+	live := !c.pending && !c.behind
+	var endTurn func()
+	if live {
+		if endTurn, err = w.r.db.takeTurn(ctx); err != nil {
+			return false, false, err
+		}
+		defer endTurn()
+	}
+	events, err := w.r.feed.ReadAll(ctx, c.position, limit)
 	c.behind = len(events) == limit
 	if err != nil {
 		return false, false, fmt.Errorf("read the event log after %d: %w", c.position, err)
 	}
 	if len(events) == 0 {
 		return false, true, nil
+	}
+	if !live {
+		if endTurn, err = w.r.db.takeTurn(ctx); err != nil {
+			return false, false, err
+		}
+		defer endTurn()
 	}
 	before := c.position
 	if err := w.commitIsolating(ctx, c, events); err != nil {
@@ -357,7 +376,8 @@ func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []events
 	return w.commitIsolating(ctx, c, events[at:at+1])
 }
 
-// commit applies events and the new checkpoint in one transaction. An
+// commit applies events and the new checkpoint in one transaction, in the
+// caller's turn at the writer (see DB.takeTurn). An
 // Apply error rolls everything back and is returned as applyErr with the
 // index of its event; err is any other failure.
 func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent) (at int, applyErr, err error) {

@@ -56,3 +56,28 @@ func BenchmarkReferencesOf(b *testing.B) {
 		}
 	}
 }
+
+func TestReferencesKeepTheIDsBesideAFieldOfAnotherType(t *testing.T) {
+	refs := referencesOf(json.RawMessage(`{"clientId":{"nested":1},"assignmentId":"a1","noteId":null,"messageId":["m"]}`))
+	assert.Equal(t, references{AssignmentID: "a1"}, refs)
+	assert.Equal(t, references{}, referencesOf(json.RawMessage(`["clientId","k1"]`)))
+	assert.Equal(t, references{}, referencesOf(json.RawMessage(`{"clientId":"k1"`)), "truncated: not read at all")
+}
+
+func TestOwnersCacheAnswersOnlyEventsAfterTheLink(t *testing.T) {
+	// Given a stream linked to k1 by the event at position 10
+	var o owners
+	o.remember("session-s1", "k1", 10)
+
+	// Then a generation at or before that event does not see the link
+	_, ok := o.lookup("session-s1", 10)
+	assert.False(t, ok)
+	_, ok = o.lookup("session-s1", 3)
+	assert.False(t, ok)
+	// and one after it does, as the table would tell it
+	owner, ok := o.lookup("session-s1", 11)
+	assert.True(t, ok)
+	assert.Equal(t, "k1", owner)
+	_, ok = o.lookup("session-s2", 11)
+	assert.False(t, ok, "unknown streams are looked up in the table")
+}

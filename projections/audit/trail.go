@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/projections"
@@ -25,9 +26,12 @@ const (
 	streamClientsTable = "audit_stream_clients"
 )
 
-// Trail is the audit trail projection. It keeps no state of its own: run it
-// with a projections.Runner.
-type Trail struct{}
+// Trail is the audit trail projection. Run it with a projections.Runner.
+// Its only state of its own is a cache of the streams' clients (see
+// owners).
+type Trail struct {
+	owners owners
+}
 
 // NewTrail returns the audit trail projection.
 func NewTrail() *Trail { return &Trail{} }
@@ -89,21 +93,21 @@ func (*Trail) Schema(t projections.TableNames) []string {
 // to the clients it touched. Nothing of the body but ids is read. Its
 // statements go through projections.Exec and QueryRow, which prepare them
 // once per batch.
-func (*Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
 	refs := referencesOf(e.Data)
 	entry := entryOf(e, refs)
+	recordedAt := formatTime(entry.RecordedAt)
 	if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(eventsTable)+` (position, event_id, stream, stream_type,
 		stream_id, version, event_type, schema_version, subject, actor_id, actor_role, command_id, correlation_id,
 		causation_id, clinic_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		entry.Position, entry.EventID, entry.Stream, entry.StreamType, entry.StreamID, entry.Version, entry.Type,
 		entry.SchemaVersion, entry.Subject, entry.ActorID, entry.ActorRole, entry.CommandID, entry.CorrelationID,
-		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), formatTime(entry.RecordedAt)); err != nil {
+		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), recordedAt); err != nil {
 		return fmt.Errorf("audit: record event %d: %w", e.Position, err)
 	}
-	var owner string
-	err := projections.QueryRow(ctx, tx, `SELECT client_id FROM `+t.Of(streamClientsTable)+` WHERE stream = ?`, entry.Stream).Scan(&owner)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("audit: read the client of %s: %w", entry.Stream, err)
+	owner, err := tr.ownerOf(ctx, tx, t, e)
+	if err != nil {
+		return err
 	}
 	l := link(e, refs, owner)
 	if l.owner != "" {
@@ -111,12 +115,83 @@ func (*Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e
 			entry.Stream, l.owner, e.Position); err != nil {
 			return fmt.Errorf("audit: link %s to its client: %w", entry.Stream, err)
 		}
+		tr.owners.remember(entry.Stream, l.owner, e.Position)
 	}
 	for _, client := range l.clients {
 		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
-			client, e.Position, formatTime(entry.RecordedAt)); err != nil {
+			client, e.Position, recordedAt); err != nil {
 			return fmt.Errorf("audit: link event %d to a client: %w", e.Position, err)
 		}
 	}
 	return nil
+}
+
+// ownerOf returns the client e's stream was linked to by an earlier event
+// ("" if none), from the cache when it can, else from the table.
+func (tr *Trail) ownerOf(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) (string, error) {
+	if e.Stream.Type == clientStreamType {
+		// A client's own stream is never linked (see link).
+		return "", nil
+	}
+	stream := e.Stream.String()
+	if owner, ok := tr.owners.lookup(stream, e.Position); ok {
+		return owner, nil
+	}
+	var (
+		owner    string
+		position int64
+	)
+	err := projections.QueryRow(ctx, tx, `SELECT client_id, position FROM `+t.Of(streamClientsTable)+` WHERE stream = ?`, stream).
+		Scan(&owner, &position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("audit: read the client of %s: %w", stream, err)
+	}
+	tr.owners.remember(stream, owner, position)
+	return owner, nil
+}
+
+// maxOwners bounds the cache of streams' clients: about 150 bytes each,
+// 15 MiB at most. Past it the cache starts over; the table still answers.
+const maxOwners = 100_000
+
+// owners caches which client each stream was linked to, and by the event
+// at which position, so that most events need no look-up in the table.
+// One cache serves every generation of the trail's tables, and it may hold
+// links written by a transaction that was then rolled back: a link is a
+// function of the log alone (the stream's first event naming a client), so
+// every generation that has applied the event at that position has the
+// same row, and one that has not yet applied it must not see it, which
+// the position tells.
+type owners struct {
+	mu     sync.Mutex
+	byName map[string]ownerLink
+}
+
+type ownerLink struct {
+	client   string
+	position int64
+}
+
+// lookup returns the client of stream as seen by the event at position, if
+// the cache knows it.
+func (o *owners) lookup(stream string, position int64) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l, ok := o.byName[stream]
+	if !ok || l.position >= position {
+		return "", false
+	}
+	return l.client, true
+}
+
+func (o *owners) remember(stream, client string, position int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.byName == nil || len(o.byName) >= maxOwners {
+		o.byName = map[string]ownerLink{}
+	}
+	o.byName[stream] = ownerLink{client: client, position: position}
 }

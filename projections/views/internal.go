@@ -101,7 +101,12 @@ func (w *writer) exec(ctx context.Context, tx *sql.Tx, t projections.TableNames,
 	if err != nil {
 		return err
 	}
-	if _, err := stmt.ExecContext(ctx, args...); err != nil {
+	// Without cancellation: see projections.StatementContext.
+	sctx, err := projections.StatementContext(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := stmt.ExecContext(sctx, args...); err != nil {
 		return fmt.Errorf("views: %s: %w", firstWords(query), err)
 	}
 	return nil
