@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections/pgsql"
 )
 
@@ -186,23 +184,6 @@ func OpenDB(ctx context.Context, location string) (*DB, error) {
 		return openPostgres(ctx, location)
 	}
 	path := location
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		// Writer and readers are separate connections: they must share a
-		// plain file, and a URI would bypass the pragmas set here.
-		return nil, fmt.Errorf("projections: database path %q must be a plain file path", path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("projections: create directory for %s: %w", path, err)
-	}
-	// Read models hold PHI: readable by the owner only. SQLite gives the
-	// -wal and -shm files the same mode.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("projections: open %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("projections: open %s: %w", path, err)
-	}
 	db := &DB{path: path, dialect: sqliteDialect{}, turns: make(chan struct{}, 1), registered: map[string]*registration{}}
 	if err := db.open(ctx); err != nil {
 		_ = db.Close()
@@ -211,47 +192,25 @@ func OpenDB(ctx context.Context, location string) (*DB, error) {
 	return db, nil
 }
 
-func sqliteDSN(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	// Read models are derived data, so NORMAL is enough (ADR 0004): in WAL
-	// mode a commit survives a process crash; a power loss may drop the
-	// last transactions, but rows and checkpoint drop together and are
-	// applied again from the event store, which stays synchronous=FULL.
-	q.Add("_pragma", "synchronous(NORMAL)")
-	if readOnly {
-		q.Add("_pragma", "query_only(ON)")
-	} else {
-		q.Set("_txlock", "immediate")
-	}
-	return path + "?" + q.Encode()
-}
-
+// Read models are derived data, so synchronous=NORMAL is enough (ADR 0004):
+// in WAL mode a commit survives a process crash; a power loss may drop the
+// last transactions, but rows and checkpoint drop together and are applied
+// again from the event store, which stays synchronous=FULL. The files are
+// created owner-only (they hold sealed PHI) and their connections cache
+// their statements (sqlite.OpenFile).
 func (db *DB) open(ctx context.Context) error {
 	var err error
-	if db.write, err = sql.Open("sqlite", sqliteDSN(db.path, false)); err != nil {
-		return fmt.Errorf("projections: open %s: %w", db.path, err)
+	if db.write, err = sqlite.OpenFile(ctx, db.path, sqlite.FileOptions{Synchronous: "NORMAL"}); err != nil {
+		return fmt.Errorf("projections: %w", err)
 	}
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(1)
-	db.write.SetConnMaxLifetime(0)
-	db.write.SetConnMaxIdleTime(0)
 	if err := checkSQLitePragmas(ctx, db.write); err != nil {
 		return err
 	}
 	if _, err := db.write.ExecContext(ctx, stateSchema); err != nil {
 		return fmt.Errorf("projections: create %s: %w", stateTable, err)
 	}
-	if db.read, err = sql.Open("sqlite", sqliteDSN(db.path, true)); err != nil {
-		return fmt.Errorf("projections: open %s for reading: %w", db.path, err)
-	}
-	db.read.SetMaxOpenConns(readConns)
-	db.read.SetMaxIdleConns(readConns)
-	db.read.SetConnMaxLifetime(0)
-	db.read.SetConnMaxIdleTime(0)
-	if err := db.read.PingContext(ctx); err != nil {
-		return fmt.Errorf("projections: open %s for reading: %w", db.path, err)
+	if db.read, err = sqlite.OpenFile(ctx, db.path, sqlite.FileOptions{Synchronous: "NORMAL", QueryOnly: true, MaxConns: readConns}); err != nil {
+		return fmt.Errorf("projections: open for reading: %w", err)
 	}
 	return nil
 }

@@ -30,6 +30,8 @@ type FileOptions struct {
 	SecureDelete bool
 	// ForeignKeys enforces REFERENCES clauses.
 	ForeignKeys bool
+	// QueryOnly refuses every write on these connections (a read pool).
+	QueryOnly bool
 	// DeferredTx begins transactions without taking the write lock; by
 	// default they take it at BEGIN (so a busy writer makes them wait there
 	// instead of failing half way).
@@ -102,7 +104,9 @@ func fileDSN(path string, o FileOptions) string {
 	if o.SecureDelete {
 		q.Add("_pragma", "secure_delete(ON)")
 	}
-	if !o.DeferredTx {
+	if o.QueryOnly {
+		q.Add("_pragma", "query_only(ON)")
+	} else if !o.DeferredTx {
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()
