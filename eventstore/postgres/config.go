@@ -59,6 +59,12 @@ type Config struct {
 	// LostNotifyRecheck is how often an idle subscriber looks for events
 	// whose notification was lost, with NotifyAfterCommit. Defaults to 1s.
 	LostNotifyRecheck time.Duration
+	// IdleRecheck is how often an idle subscriber looks for new events
+	// without a notification, in the default mode: it bounds how long a
+	// notification lost for any reason (the listener reconnecting, a
+	// server restart) can hold events back from a subscriber. Defaults to
+	// 5s.
+	IdleRecheck time.Duration
 }
 
 const (
@@ -68,6 +74,7 @@ const (
 	defaultMaxGroup        = 64
 	defaultLostNotify      = time.Second
 	defaultGroupWait       = time.Millisecond
+	defaultIdleRecheck     = 5 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -89,6 +96,9 @@ func (c *Config) setDefaults() {
 	if c.LostNotifyRecheck == 0 {
 		c.LostNotifyRecheck = defaultLostNotify
 	}
+	if c.IdleRecheck == 0 {
+		c.IdleRecheck = defaultIdleRecheck
+	}
 }
 
 // Validate reports what is wrong with the configuration (after defaults).
@@ -105,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.RecheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("postgres: RecheckInterval %s must not be negative", c.RecheckInterval))
+	}
+	if c.IdleRecheck < 0 {
+		errs = append(errs, fmt.Errorf("postgres: IdleRecheck %s must not be negative", c.IdleRecheck))
 	}
 	if c.LostNotifyRecheck < 0 {
 		errs = append(errs, fmt.Errorf("postgres: LostNotifyRecheck %s must not be negative", c.LostNotifyRecheck))

@@ -74,3 +74,34 @@ func TestNotifyAfterCommitSurvivesALostNotification(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, xid<<positionShift, got[0].Position)
 }
+
+// In the default mode too, a commit whose notification was lost reaches an
+// idle subscriber, at its next idle re-check.
+func TestALostNotificationDelaysButNeverHoldsBackEvents(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reads := make(chan bool, 100)
+	reader := openTestStore(t, url, storetest.Options(), func(s *Store) {
+		s.cfg.IdleRecheck = 50 * time.Millisecond
+		s.afterRead = func(blocked bool) {
+			select {
+			case reads <- blocked:
+			default:
+			}
+		}
+	})
+	sub := subscribe(ctx, reader)
+	<-reads // the subscriber has read the empty log and waits
+
+	req, err := newAppendRequest(ctx, storetest.Stream("session"), eventstore.NoStream, "", []eventstore.NewEvent{storetest.Event("x")})
+	require.NoError(t, err)
+	req.events[0].ID = uuid.Must(uuid.NewV7())
+	req.ids[0].Bytes = req.events[0].ID
+	req.events[0].SchemaVersion = 1
+	rows, _, err := scanGroup(reader.pool.Query(ctx, appendQuietSQL, newGroup([]*appendRequest{req}).args(time.Now())...))
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	got := sub.waitFor(t, eventstore.RecordedEvent{ID: req.events[0].ID})
+	assert.Len(t, got, 1)
+}

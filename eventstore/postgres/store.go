@@ -424,11 +424,13 @@ func (s *Store) Subscribe(ctx context.Context, afterPosition int64, handle func(
 }
 
 // recheckAfter is how long a subscriber waits for a notification before it
-// looks again anyway (0: it waits for one). With committed events waiting
-// behind an open transaction it is RecheckInterval. With
-// NotifyAfterCommit, a process that dies between a commit and its
-// notification leaves those events unannounced, so an idle subscriber also
-// looks every LostNotifyRecheck.
+// looks again anyway. With committed events waiting behind an open
+// transaction it is RecheckInterval. With NotifyAfterCommit, a process that
+// dies between a commit and its notification leaves those events
+// unannounced, so an idle subscriber looks every LostNotifyRecheck.
+// Otherwise every IdleRecheck: a notification lost any other way (the
+// listener reconnecting, a server restart) delays events, never holds them
+// back.
 func (s *Store) recheckAfter(blocked bool) time.Duration {
 	switch {
 	case blocked:
@@ -436,7 +438,7 @@ func (s *Store) recheckAfter(blocked bool) time.Duration {
 	case s.cfg.NotifyAfterCommit:
 		return s.cfg.LostNotifyRecheck
 	}
-	return 0
+	return s.cfg.IdleRecheck
 }
 
 // HeadPosition is the position of the last event readers may see: a
