@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 )
@@ -9,6 +10,16 @@ import (
 // auditors and clinic admins of the client's clinic. Reading the log is
 // itself recorded.
 func (c *careRoutes) accessLog(w http.ResponseWriter, r *http.Request) {
+	c.accessRecords(w, r, func(p Principal, clientID string) (string, error) {
+		return c.mayReadClient(r.Context(), p, clientID, careClientNotFound())
+	}, c.cfg.AccessLog.ForClient)
+}
+
+// accessRecords answers one page of a client's access records from list,
+// once authorize has said the caller may read them (and in which clinic).
+func (c *careRoutes) accessRecords(w http.ResponseWriter, r *http.Request,
+	authorize func(p Principal, clientID string) (clinicID string, err error),
+	list func(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error)) {
 	p, _, err := readParams(r)
 	if err != nil {
 		WriteError(w, r, err)
@@ -25,13 +36,13 @@ func (c *careRoutes) accessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clientID := r.PathValue("clientId")
-	clinicID, err := c.mayReadClient(r.Context(), p, clientID, careClientNotFound())
+	clinicID, err := authorize(p, clientID)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	// One more than asked tells whether another page follows.
-	recs, err := c.cfg.AccessLog.ForClient(r.Context(), clientID, after, page.Limit+1)
+	recs, err := list(r.Context(), clientID, after, page.Limit+1)
 	if err != nil {
 		WriteError(w, r, err)
 		return

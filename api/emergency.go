@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/careflow/careflow/commands"
@@ -149,44 +148,14 @@ const DisclosureWindow = 6
 // own; auditors and clinic admins of the client's clinic, and system
 // admins, anyone's. Reading it is itself recorded.
 func (c *careRoutes) disclosures(w http.ResponseWriter, r *http.Request) {
-	p, _, err := readParams(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	page, err := ParsePage(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	after, err := positionCursor(page)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	clientID := r.PathValue("clientId")
-	var clinicID string
-	if p.Role == domain.RoleSystemAdmin {
-		facts, err := c.cfg.Directory.ClientFacts(r.Context(), clientID)
-		if err != nil {
-			WriteError(w, r, err)
-			return
-		}
-		clinicID = facts.ClinicID
-	} else if clinicID, err = c.mayReadClient(r.Context(), p, clientID, careClientNotFound()); err != nil {
-		WriteError(w, r, err)
-		return
-	}
 	since := c.clock().UTC().AddDate(-DisclosureWindow, 0, 0)
-	recs, err := c.cfg.AccessLog.Disclosures(r.Context(), clientID, since, after, page.Limit+1)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	out := PageResponse[AccessRecord]{Items: recs}
-	if len(recs) > page.Limit {
-		out.Items = recs[:page.Limit]
-		out.NextCursor = EncodeCursor(strconv.FormatInt(out.Items[page.Limit-1].Seq, 10))
-	}
-	c.answer(w, r, access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}}, out)
+	c.accessRecords(w, r, func(p Principal, clientID string) (string, error) {
+		if p.Role == domain.RoleSystemAdmin {
+			facts, err := c.cfg.Directory.ClientFacts(r.Context(), clientID)
+			return facts.ClinicID, err
+		}
+		return c.mayReadClient(r.Context(), p, clientID, careClientNotFound())
+	}, func(ctx context.Context, clientID string, after int64, limit int) ([]AccessRecord, error) {
+		return c.cfg.AccessLog.Disclosures(ctx, clientID, since, after, limit)
+	})
 }
