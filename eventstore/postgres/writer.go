@@ -75,14 +75,19 @@ const xidBase = `(SELECT pg_current_xact_id()::text::bigint << 16)`
 // is assigned by pg_current_xact_id(): every transaction whose events this
 // statement saw therefore has a smaller id, so smaller positions, and a
 // stream's versions appear in the global order in version order.
+//
+// The duplicate check is a scalar subquery with LIMIT 1, not EXISTS: with
+// no statistics (a fresh table) PostgreSQL planned that EXISTS as one hashed
+// scan of the whole events table per statement, and this statement is
+// planned afresh at every run (TestAppendStatementsReadThroughIndexes).
 const appendSQL = `
 WITH req AS MATERIALIZED (
 	SELECT r.idx, r.stream_type, r.stream_id, r.command_id, r.expected,
 		COALESCE((SELECT MAX(version) FROM events e
 			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id), 0) AS v,
-		r.command_id <> '' AND EXISTS (SELECT 1 FROM events e
+		r.command_id <> '' AND COALESCE((SELECT true FROM events e
 			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id
-				AND e.command_id = r.command_id AND e.command_id <> '') AS dup
+				AND e.command_id = r.command_id AND e.command_id <> '' LIMIT 1), false) AS dup
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(stream_type, stream_id, command_id, expected, idx)
 ), ins AS (
 	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
