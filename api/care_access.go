@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/care"
@@ -42,29 +43,74 @@ func careAssignmentNotFound() error {
 }
 
 // session reads whom a session belongs to from its stream: the first
-// event names its clinic and client, which never change.
+// event names its clinic and client, which never change. A session seen
+// before is read from its last known version on, so a read of a long
+// session costs one indexed look-up, not its whole stream.
 func (c *careRoutes) session(ctx context.Context, id string) (sessionHeader, error) {
 	stream := eventstore.NewStreamID(care.StreamType, id)
 	if stream.Validate() != nil {
 		return sessionHeader{}, careSessionNotFound()
 	}
-	recs, err := c.store.ReadStream(ctx, stream, 1)
+	h, known := c.heads.get(id)
+	recs, err := c.store.ReadStream(ctx, stream, h.Version+1)
 	if err != nil {
 		return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
 	}
-	if len(recs) == 0 || recs[0].Type != (care.SessionScheduled{}).EventType() {
-		return sessionHeader{}, careSessionNotFound()
+	if !known {
+		if len(recs) == 0 || recs[0].Type != (care.SessionScheduled{}).EventType() {
+			return sessionHeader{}, careSessionNotFound()
+		}
+		var first struct {
+			ClinicID string `json:"clinicId"`
+			ClientID string `json:"clientId"`
+		}
+		if err := json.Unmarshal(recs[0].Data, &first); err != nil {
+			return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
+		}
+		h = sessionHeader{ID: id, ClinicID: first.ClinicID, ClientID: first.ClientID}
 	}
-	var first struct {
-		ClinicID string `json:"clinicId"`
-		ClientID string `json:"clientId"`
+	if len(recs) > 0 {
+		last := recs[len(recs)-1]
+		h.Version, h.Position = last.Version, last.Position
+		c.heads.put(h)
 	}
-	if err := json.Unmarshal(recs[0].Data, &first); err != nil {
-		return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
+	return h, nil
+}
+
+// sessionHeads remembers the sessions' headers (ids and versions, no PHI).
+type sessionHeads struct {
+	mu    sync.Mutex
+	max   int
+	heads map[string]sessionHeader
+}
+
+// maxSessionHeads bounds the headers kept: about 100 bytes each.
+const maxSessionHeads = 16384
+
+func newSessionHeads(max int) *sessionHeads {
+	return &sessionHeads{max: max, heads: map[string]sessionHeader{}}
+}
+
+func (s *sessionHeads) get(id string) (sessionHeader, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.heads[id]
+	return h, ok
+}
+
+// put keeps h unless a newer version of it is kept. When full it starts
+// again from empty: simpler than an LRU, and a forgotten header costs one
+// read of its stream.
+func (s *sessionHeads) put(h sessionHeader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.heads[h.ID]; ok && old.Version >= h.Version {
+		return
 	}
-	last := recs[len(recs)-1]
-	return sessionHeader{ID: id, ClinicID: first.ClinicID, ClientID: first.ClientID,
-		Version: last.Version, Position: last.Position}, nil
+	if len(s.heads) >= s.max {
+		clear(s.heads)
+	}
+	s.heads[h.ID] = h
 }
 
 // mayReadClient checks p may read clientID's records; notFound is what

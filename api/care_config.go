@@ -171,12 +171,14 @@ type careRoutes struct {
 	clock   func() time.Time
 	newID   func() string
 	maxWait time.Duration
+	heads   *sessionHeads
 }
 
 // registerCareRoutes registers the care routes on rt. cfg must have passed
 // check.
 func registerCareRoutes(rt *Router, cfg CareConfig, store eventstore.Store, clock func() time.Time) {
-	c := &careRoutes{cfg: cfg, store: store, clock: clock, newID: uuid.NewString, maxWait: cfg.MaxWait}
+	c := &careRoutes{cfg: cfg, store: store, clock: clock, newID: uuid.NewString, maxWait: cfg.MaxWait,
+		heads: newSessionHeads(maxSessionHeads)}
 	if c.maxWait == 0 {
 		c.maxWait = DefaultFreshnessWait
 	}

@@ -55,9 +55,15 @@ func ParsePage(r *http.Request) (Page, error) {
 	return p, nil
 }
 
-func decodeCursor(raw []string) (string, error) {
-	bad := badRequest(SlugInvalidRequest, "cursor is not one this server made; start again without it",
+// invalidCursor is the answer to a cursor this server did not make (or
+// that no longer fits the list).
+func invalidCursor() error {
+	return badRequest(SlugInvalidRequest, "cursor is not one this server made; start again without it",
 		FieldError{Field: "cursor", Message: "unknown cursor", Slug: "invalid-cursor"})
+}
+
+func decodeCursor(raw []string) (string, error) {
+	bad := invalidCursor()
 	if len(raw) != 1 || raw[0] == "" || len(raw[0]) > maxCursorLen {
 		return "", bad
 	}

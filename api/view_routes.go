@@ -355,7 +355,16 @@ func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	inbox, err := views.Inbox(r.Context(), c.cfg.Views, providerID, c.clock())
+	page, err := ParsePage(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	inbox, err := views.ReadInbox(r.Context(), c.cfg.Views, providerID, c.clock(),
+		views.InboxPage{Limit: page.Limit, After: page.After})
+	if errors.Is(err, views.ErrBadInboxCursor) {
+		err = invalidCursor()
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -364,7 +373,18 @@ func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
 	for _, it := range inbox.Items {
 		clients = append(clients, it.ClientID)
 	}
-	c.answer(w, r, access{clients: clients, objects: map[string]string{"providerId": providerID}}, inbox)
+	out := inboxPage{ProviderInbox: inbox}
+	if inbox.Next != "" {
+		out.NextCursor = EncodeCursor(inbox.Next)
+	}
+	c.answer(w, r, access{clients: clients, objects: map[string]string{"providerId": providerID}}, out)
+}
+
+// inboxPage is one page of a provider's inbox: its counts cover all of it.
+type inboxPage struct {
+	views.ProviderInbox
+	// NextCursor fetches the next page; absent on the last page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // clinicOverview answers a clinic's overview to its admins and auditors.

@@ -316,7 +316,7 @@ func ClientSessions(ctx context.Context, db *projections.DB, clientID string) (C
 		return ClientSessionList{}, fmt.Errorf("views: sessions of client %s: %w", clientID, err)
 	}
 	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		sessions, err := readClientSessions(ctx, db, c, tx, t, `WHERE client_id = ?`, clientID)
+		sessions, err := readClientSessions(ctx, db, c, tx, t, clientID, "")
 		if err != nil {
 			return err
 		}
@@ -353,7 +353,7 @@ func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sess
 		return ClientSession{}, fmt.Errorf("views: session %s of client %s: %w", sessionID, clientID, err)
 	}
 	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		sessions, err := readClientSessions(ctx, db, c, tx, t, `WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
+		sessions, err := readClientSessions(ctx, db, c, tx, t, clientID, sessionID)
 		if err != nil {
 			return err
 		}
@@ -386,11 +386,15 @@ func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sess
 	return out, nil
 }
 
-// readClientSessions reads the sessions that where selects (on cs_sessions
-// columns, the client id first in args) with their assignments, feedback
-// and comments, soonest first, their PHI opened.
-func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *sql.Tx, t projections.TableNames, where string, args ...any) ([]ClientSession, error) {
-	clientID, _ := args[0].(string)
+// readClientSessions reads clientID's sessions (only sessionID, when set)
+// with their assignments, feedback and comments, soonest first, their PHI
+// opened.
+func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *sql.Tx, t projections.TableNames,
+	clientID, sessionID string) ([]ClientSession, error) {
+	where, args := `WHERE client_id = ?`, []any{clientID}
+	if sessionID != "" {
+		where, args = where+` AND session_id = ?`, append(args, sessionID)
+	}
 	var sessions []ClientSession
 	index := map[string]int{}
 	err := queryRows(ctx, tx, rebind(db, t, `SELECT session_id, clinic_id, provider_id, title, description, state,
@@ -426,7 +430,7 @@ func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *s
 	assignmentAt := map[string][2]int{}
 	err = queryRows(ctx, tx, rebind(db, t, `SELECT assignment_id, session_id, book_id, book_kind, book_title, due, status,
 		overdue, given_at, started_at, completed_at, scored, total, severity
-		FROM {cs_assignments} WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		FROM {cs_assignments} `+where+` ORDER BY position`), args, func(rows *sql.Rows) error {
 		var (
 			a                         ClientAssignment
 			sessionID                 string
@@ -465,7 +469,7 @@ func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *s
 	}
 	feedbackAt := map[string][3]int{}
 	err = queryRows(ctx, tx, rebind(db, t, `SELECT feedback_id, assignment_id, by_id, text, at FROM {cs_feedback}
-		WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		`+where+` ORDER BY position`), args, func(rows *sql.Rows) error {
 		var (
 			f            FeedbackThread
 			assignmentID string
@@ -491,7 +495,7 @@ func readClientSessions(ctx context.Context, db *projections.DB, c cipher, tx *s
 		return nil, err
 	}
 	err = queryRows(ctx, tx, rebind(db, t, `SELECT comment_id, feedback_id, author_id, author_role, text, at FROM {cs_comments}
-		WHERE client_id = ? ORDER BY position`), args[:1], func(rows *sql.Rows) error {
+		`+where+` ORDER BY position`), args, func(rows *sql.Rows) error {
 		var (
 			post       Post
 			feedbackID string

@@ -1,10 +1,14 @@
 package views
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/careflow/careflow/domain"
@@ -80,7 +84,9 @@ func (p *inboxProjection) reads() typeSet { return p.types }
 func (p *inboxProjection) columnCipher() cipher { return p.c }
 
 func (*inboxProjection) Name() string { return InboxProjection }
-func (*inboxProjection) Version() int { return 2 } // 2: PHI columns sealed
+
+// 2: PHI columns sealed; 3: the open sessions' index.
+func (*inboxProjection) Version() int { return 3 }
 func (*inboxProjection) Tables() []string {
 	return []string{"inbox_clients", "inbox_team", "inbox_members", "inbox_inactive", "inbox_sessions",
 		"inbox_assignments", "inbox_items"}
@@ -108,8 +114,8 @@ func (*inboxProjection) Schema(t projections.TableNames) []string {
 		`CREATE TABLE {inbox_inactive} (
 			provider_id TEXT PRIMARY KEY)`,
 		// Keys lead with the client: every write names it, and reads go
-		// from a provider's clients to their rows, so no secondary index
-		// is needed (each costs as much as the row on every insert).
+		// from a provider's clients to their rows, so secondary indexes are
+		// few (each costs as much as the row on every insert).
 		`CREATE TABLE {inbox_sessions} (
 			client_id  TEXT NOT NULL,
 			session_id TEXT NOT NULL,
@@ -117,6 +123,11 @@ func (*inboxProjection) Schema(t projections.TableNames) []string {
 			ends_at    BIGINT NOT NULL,
 			is_open    INTEGER NOT NULL,
 			PRIMARY KEY (client_id, session_id))`,
+		// The one secondary index: a client's closed sessions stay (a late
+		// item still shows its session's title), and without it every read
+		// of an inbox would walk all its clients' sessions ever to find the
+		// few open ones ending soon.
+		`CREATE INDEX {inbox_sessions}_open ON {inbox_sessions} (client_id, ends_at) WHERE is_open = 1`,
 		`CREATE TABLE {inbox_assignments} (
 			assignment_id TEXT PRIMARY KEY,
 			session_id    TEXT NOT NULL,
@@ -275,6 +286,8 @@ type ProviderInbox struct {
 	AsOf       time.Time   `json:"asOf"`
 	Counts     InboxCounts `json:"counts"`
 	Items      []InboxItem `json:"items"`
+	// Next is the InboxPage.After of the next page; "" on the last.
+	Next string `json:"-"`
 }
 
 // InboxCounts counts the items per kind.
@@ -315,16 +328,49 @@ type InboxItem struct {
 	GrantedTo string `json:"grantedTo,omitempty"`
 }
 
-// Inbox reads what needs providerID at now: the stored items of the
-// clients whose care team the provider is on (while they belong to the
-// client's clinic and are active), risk first then oldest first, followed
-// by their open sessions ending within SessionEndingWindow.
+// InboxPage is which part of an inbox to read.
+type InboxPage struct {
+	// Limit caps the items read (0: all of them).
+	Limit int
+	// After is the Next of the page before; "" reads from the start.
+	After string
+}
+
+// ErrBadInboxCursor: InboxPage.After is not a Next this package made.
+var ErrBadInboxCursor = errors.New("views: not an inbox cursor")
+
+// Inbox reads all of what needs providerID at now (ReadInbox without a
+// limit).
 func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.Time) (ProviderInbox, error) {
+	return ReadInbox(ctx, db, providerID, now, InboxPage{})
+}
+
+// The provider's clients: on the team, and in a clinic the provider still
+// belongs to.
+const inboxClients = `FROM {inbox_team} tm
+	JOIN {inbox_clients} c ON c.client_id = tm.client_id
+	JOIN {inbox_members} m ON m.clinic_id = c.clinic_id AND m.provider_id = tm.provider_id`
+
+// ReadInbox reads one page of what needs providerID at now: the stored
+// items of the clients whose care team the provider is on (while they
+// belong to the client's clinic and are active), risk first then oldest
+// first, followed by their open sessions ending within SessionEndingWindow.
+// Counts cover the whole inbox; Next is set when more items follow.
+//
+// It reads the whole inbox in two queries (the walk over the provider's
+// clients is what costs; an inbox is tens of items) and opens the PHI of
+// the page's items only.
+func ReadInbox(ctx context.Context, db *projections.DB, providerID string, now time.Time, page InboxPage) (ProviderInbox, error) {
 	out := ProviderInbox{ProviderID: providerID, AsOf: now.UTC(), Items: []InboxItem{}}
+	after, err := parseInboxKey(page.After)
+	if err != nil {
+		return ProviderInbox{}, err
+	}
 	c, err := readerCipher(db, InboxProjection)
 	if err != nil {
 		return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
 	}
+	var rows []inboxRow
 	err = db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var inactive int
 		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT COUNT(*) FROM {inbox_inactive} WHERE provider_id = ?`),
@@ -332,115 +378,218 @@ func Inbox(ctx context.Context, db *projections.DB, providerID string, now time.
 		if err != nil || inactive > 0 {
 			return err
 		}
-		// The provider's clients: on the team, and in a clinic the
-		// provider still belongs to.
-		const clients = `FROM {inbox_team} tm
-			JOIN {inbox_clients} c ON c.client_id = tm.client_id
-			JOIN {inbox_members} m ON m.clinic_id = c.clinic_id AND m.provider_id = tm.provider_id`
 		items := rebind(db, t, `SELECT i.item_id, i.kind, i.client_id, c.display_name, i.session_id,
 			COALESCE(s.title, ''), i.assignment_id, COALESCE(a.book_id, ''), COALESCE(a.book_title, ''), i.scope_id,
-			i.ref_id, i.total, i.severity, i.flags, i.at
-			`+clients+`
+			i.ref_id, i.total, i.severity, i.flags, i.at, i.position
+			`+inboxClients+`
 			JOIN {inbox_items} i ON i.client_id = tm.client_id
 			LEFT JOIN {inbox_sessions} s ON s.client_id = i.client_id AND s.session_id = i.session_id
 			LEFT JOIN {inbox_assignments} a ON a.assignment_id = i.assignment_id
-			WHERE tm.provider_id = ? AND (i.kind <> 'emergencyAccess' OR i.at > ?)
-			ORDER BY CASE WHEN i.kind = 'risk' THEN 0 ELSE 1 END, i.at, i.position`)
-		noticeSince := now.Add(-EmergencyAccessNotice).UnixNano()
-		err = queryRows(ctx, tx, items, []any{providerID, noticeSince}, func(rows *sql.Rows) error {
-			var (
-				it    InboxItem
-				scope string
-				ref   string
-				total sql.NullString
-				flags string
-				at    int64
-			)
-			if err := rows.Scan(&it.ID, &it.Kind, &it.ClientID, &it.ClientName, &it.SessionID, &it.SessionTitle,
-				&it.AssignmentID, &it.BookID, &it.BookTitle, &scope, &ref, &total, &it.Severity, &flags, &at); err != nil {
+			WHERE tm.provider_id = ? AND (i.kind <> 'emergencyAccess' OR i.at > ?)`)
+		err = queryRows(ctx, tx, items, []any{providerID, now.Add(-EmergencyAccessNotice).UnixNano()},
+			func(sqlRows *sql.Rows) error {
+				r, err := scanInboxItem(sqlRows)
+				rows = append(rows, r)
 				return err
-			}
-			switch it.Kind {
-			case KindClientComment:
-				it.FeedbackID, it.CommentID = scope, ref
-			case KindClientMessage:
-				it.MessageID = ref
-			case KindEmergencyAccess:
-				it.GrantID, it.GrantedTo = ref, scope
-			}
-			err := c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
-				field(colInboxSessionTitle, &it.SessionTitle), field(colInboxItemSeverity, &it.Severity))
-			if err != nil {
-				return err
-			}
-			if total.Valid {
-				if it.Total, err = c.openTotal(it.ClientID, colInboxItemTotal, &total.String); err != nil {
-					return err
-				}
-			}
-			if it.Flags, err = c.openFlags(it.ClientID, colInboxItemFlags, flags); err != nil {
-				return err
-			}
-			it.At = time.Unix(0, at).UTC()
-			out.Items = append(out.Items, it)
-			return nil
-		})
+			})
 		if err != nil {
 			return err
 		}
 		ending := rebind(db, t, `SELECT s.session_id, s.client_id, c.display_name, s.title, s.ends_at
-			`+clients+`
+			`+inboxClients+`
 			JOIN {inbox_sessions} s ON s.client_id = tm.client_id
-			WHERE tm.provider_id = ? AND s.is_open = 1 AND s.ends_at > ? AND s.ends_at <= ?
-			ORDER BY s.ends_at, s.session_id`)
+			WHERE tm.provider_id = ? AND s.is_open = 1 AND s.ends_at > ? AND s.ends_at <= ?`)
 		return queryRows(ctx, tx, ending, []any{providerID, now.UnixNano(), now.Add(SessionEndingWindow).UnixNano()},
-			func(rows *sql.Rows) error {
-				it := InboxItem{Kind: KindSessionEnding}
-				var at int64
-				if err := rows.Scan(&it.SessionID, &it.ClientID, &it.ClientName, &it.SessionTitle, &at); err != nil {
+			func(sqlRows *sql.Rows) error {
+				r := inboxRow{item: InboxItem{Kind: KindSessionEnding}}
+				if err := sqlRows.Scan(&r.item.SessionID, &r.item.ClientID, &r.item.ClientName, &r.item.SessionTitle,
+					&r.key.at); err != nil {
 					return err
 				}
-				err := c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
-					field(colInboxSessionTitle, &it.SessionTitle))
-				if err != nil {
-					return err
-				}
-				it.ID = "ending:" + it.SessionID
-				it.At = time.Unix(0, at).UTC()
-				out.Items = append(out.Items, it)
+				r.item.ID = "ending:" + r.item.SessionID
+				r.item.At = time.Unix(0, r.key.at).UTC()
+				r.key.ending, r.key.id = true, r.item.SessionID
+				rows = append(rows, r)
 				return nil
 			})
 	})
 	if err != nil {
 		return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
 	}
-	// The SQL order already puts risk first; keep it stable for the
-	// appended session endings too.
-	sort.SliceStable(out.Items, func(i, j int) bool {
-		return out.Items[i].Kind == KindRisk && out.Items[j].Kind != KindRisk
-	})
-	for _, it := range out.Items {
-		out.Counts.add(it.Kind)
+	slices.SortFunc(rows, func(a, b inboxRow) int { return a.key.compare(b.key) })
+	for _, r := range rows {
+		out.Counts.add(r.item.Kind, 1)
+	}
+	first := 0
+	if page.After != "" {
+		first, _ = slices.BinarySearchFunc(rows, after, func(r inboxRow, k inboxKey) int {
+			if r.key.compare(k) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	rows = rows[first:]
+	if page.Limit > 0 && len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		out.Next = rows[len(rows)-1].key.String()
+	}
+	for _, r := range rows {
+		it, err := r.open(c)
+		if err != nil {
+			return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
+		}
+		out.Items = append(out.Items, it)
 	}
 	return out, nil
 }
 
-func (c *InboxCounts) add(kind string) {
+// inboxRow is one inbox item as stored, its PHI still sealed.
+type inboxRow struct {
+	item  InboxItem
+	total sql.NullString
+	flags string
+	key   inboxKey
+}
+
+// scanInboxItem reads one stored item.
+func scanInboxItem(rows *sql.Rows) (inboxRow, error) {
+	var (
+		r     inboxRow
+		it    = &r.item
+		scope string
+		ref   string
+	)
+	if err := rows.Scan(&it.ID, &it.Kind, &it.ClientID, &it.ClientName, &it.SessionID, &it.SessionTitle,
+		&it.AssignmentID, &it.BookID, &it.BookTitle, &scope, &ref, &r.total, &it.Severity, &r.flags, &r.key.at,
+		&r.key.position); err != nil {
+		return inboxRow{}, err
+	}
+	switch it.Kind {
+	case KindClientComment:
+		it.FeedbackID, it.CommentID = scope, ref
+	case KindClientMessage:
+		it.MessageID = ref
+	case KindEmergencyAccess:
+		it.GrantID, it.GrantedTo = ref, scope
+	}
+	if it.Kind != KindRisk {
+		r.key.rank = 1
+	}
+	r.key.id = it.ID
+	it.At = time.Unix(0, r.key.at).UTC()
+	return r, nil
+}
+
+// open is the item with its PHI opened.
+func (r inboxRow) open(c cipher) (InboxItem, error) {
+	it := r.item
+	if it.Kind == KindSessionEnding {
+		return it, c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
+			field(colInboxSessionTitle, &it.SessionTitle))
+	}
+	err := c.openInto(it.ClientID, field(colInboxClientName, &it.ClientName),
+		field(colInboxSessionTitle, &it.SessionTitle), field(colInboxItemSeverity, &it.Severity))
+	if err != nil {
+		return InboxItem{}, err
+	}
+	if r.total.Valid {
+		total := r.total.String
+		if it.Total, err = c.openTotal(it.ClientID, colInboxItemTotal, &total); err != nil {
+			return InboxItem{}, err
+		}
+	}
+	if it.Flags, err = c.openFlags(it.ClientID, colInboxItemFlags, r.flags); err != nil {
+		return InboxItem{}, err
+	}
+	return it, nil
+}
+
+// inboxKey orders the inbox: stored items (urgent risk first, then by
+// when they arose, then by position and id), then the sessions ending (by
+// their end, then id).
+type inboxKey struct {
+	ending   bool
+	rank     int // 0: risk
+	at       int64
+	position int64
+	id       string // item id; session id for an ending session
+}
+
+func (k inboxKey) compare(o inboxKey) int {
+	if k.ending != o.ending {
+		if o.ending {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(k.rank, o.rank); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.at, o.at); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.position, o.position); c != 0 {
+		return c
+	}
+	return strings.Compare(k.id, o.id)
+}
+
+// String is the key as a cursor: "i:<rank>:<at>:<position>:<item id>" or
+// "e:<ends at>:<session id>".
+func (k inboxKey) String() string {
+	if k.ending {
+		return fmt.Sprintf("e:%d:%s", k.at, k.id)
+	}
+	return fmt.Sprintf("i:%d:%d:%d:%s", k.rank, k.at, k.position, k.id)
+}
+
+func parseInboxKey(key string) (inboxKey, error) {
+	if key == "" {
+		return inboxKey{}, nil
+	}
+	bad := fmt.Errorf("%w: %q", ErrBadInboxCursor, key)
+	kind, rest, _ := strings.Cut(key, ":")
+	switch kind {
+	case "i":
+		parts := strings.SplitN(rest, ":", 4)
+		if len(parts) != 4 || parts[3] == "" {
+			return inboxKey{}, bad
+		}
+		rank, err1 := strconv.Atoi(parts[0])
+		at, err2 := strconv.ParseInt(parts[1], 10, 64)
+		position, err3 := strconv.ParseInt(parts[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return inboxKey{}, bad
+		}
+		return inboxKey{rank: rank, at: at, position: position, id: parts[3]}, nil
+	case "e":
+		atText, sessionID, ok := strings.Cut(rest, ":")
+		at, err := strconv.ParseInt(atText, 10, 64)
+		if !ok || err != nil || sessionID == "" {
+			return inboxKey{}, bad
+		}
+		return inboxKey{ending: true, at: at, id: sessionID}, nil
+	}
+	return inboxKey{}, bad
+}
+
+func (c *InboxCounts) add(kind string, n int) {
 	switch kind {
 	case KindRisk:
-		c.Risk++
+		c.Risk += n
 	case KindAwaitingFeedback:
-		c.AwaitingFeedback++
+		c.AwaitingFeedback += n
 	case KindClientComment:
-		c.ClientComments++
+		c.ClientComments += n
 	case KindClientMessage:
-		c.ClientMessages++
+		c.ClientMessages += n
 	case KindOverdue:
-		c.Overdue++
+		c.Overdue += n
 	case KindSessionEnding:
-		c.SessionsEnding++
+		c.SessionsEnding += n
 	case KindEmergencyAccess:
-		c.EmergencyAccess++
+		c.EmergencyAccess += n
 	}
-	c.Total++
+	c.Total += n
 }
