@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,12 +105,17 @@ CREATE TABLE IF NOT EXISTS access_records (
 	clinic_id  TEXT NOT NULL,
 	objects    TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS access_record_clients (
+CREATE TABLE IF NOT EXISTS access_record_clients ` + accessRecordClientsTable + `;
+`
+
+// accessRecordClientsTable is access_record_clients' definition: WITHOUT
+// ROWID on SQLite, so each row is written to one b-tree (its key) instead
+// of two (a rowid table and the key's index).
+const accessRecordClientsTable = `(
 	seq       BIGINT NOT NULL REFERENCES access_records(seq),
 	client_id TEXT NOT NULL,
 	PRIMARY KEY (client_id, seq)
-);
-`
+) WITHOUT ROWID`
 
 // OpenSQLiteAccessLog opens (creating if needed) the access log at path.
 func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, error) {
@@ -436,6 +442,41 @@ func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
 		if _, err := db.ExecContext(ctx, `ALTER TABLE access_records ADD COLUMN `+col+` TEXT NOT NULL DEFAULT ''`); err != nil {
 			return fmt.Errorf("access log: add column %s: %w", col, err)
 		}
+	}
+	if pgsql.Is(db) {
+		return nil
+	}
+	return withoutRowidClients(ctx, db)
+}
+
+// withoutRowidClients rebuilds a SQLite log's access_record_clients made
+// before it was WITHOUT ROWID, keeping every row, in one transaction.
+func withoutRowidClients(ctx context.Context, db *sql.DB) error {
+	var def string
+	err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'access_record_clients'`).Scan(&def)
+	if err != nil {
+		return fmt.Errorf("access log: read schema: %w", err)
+	}
+	if strings.Contains(def, "WITHOUT ROWID") {
+		return nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, stmt := range []string{
+		`CREATE TABLE access_record_clients_rebuilt ` + accessRecordClientsTable,
+		`INSERT INTO access_record_clients_rebuilt (seq, client_id) SELECT seq, client_id FROM access_record_clients`,
+		`DROP TABLE access_record_clients`,
+		`ALTER TABLE access_record_clients_rebuilt RENAME TO access_record_clients`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
 	}
 	return nil
 }

@@ -244,3 +244,44 @@ func TestSQLiteAccessLogGroupsConcurrentRecords(t *testing.T) {
 	require.NoError(t, log.Close())
 	assert.Error(t, log.Record(ctx, record("late")), "a closed log takes nothing")
 }
+
+// A log written before access_record_clients was WITHOUT ROWID is rebuilt
+// on open, keeping every record under each of its clients.
+func TestSQLiteAccessLogUpgradesItsClientIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "access.db")
+	log, err := OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	// Turn the table back into the old rowid table, with the log's rows.
+	for _, stmt := range []string{
+		`DROP TABLE access_record_clients`,
+		`CREATE TABLE access_record_clients (seq BIGINT NOT NULL REFERENCES access_records(seq),
+			client_id TEXT NOT NULL, PRIMARY KEY (client_id, seq))`,
+	} {
+		_, err := log.db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for i, clients := range [][]string{{"k1"}, {"k1", "k2"}} {
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: fmt.Sprint("r", i), At: at, UserID: "u1", ActorID: "p1",
+			Role: "provider", Method: "GET", Route: "GET /v1/clients/{clientId}/sessions", ClinicID: "c1", ClientIDs: clients}))
+	}
+	require.NoError(t, log.Close())
+
+	log, err = OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	var def string
+	require.NoError(t, log.db.QueryRowContext(ctx,
+		`SELECT sql FROM sqlite_schema WHERE name = 'access_record_clients'`).Scan(&def))
+	assert.Contains(t, def, "WITHOUT ROWID")
+	for client, want := range map[string][]string{"k1": {"r0", "r1"}, "k2": {"r1"}} {
+		got, err := log.ForClient(ctx, client, 0, 10)
+		require.NoError(t, err)
+		var ids []string
+		for _, rec := range got {
+			ids = append(ids, rec.ID)
+		}
+		assert.ElementsMatch(t, want, ids, client)
+	}
+}

@@ -197,3 +197,26 @@ func TestAuthenticatedRoutePutsThePrincipalInTheContext(t *testing.T) {
 	rec = f.do("GET", "/v1/auth/me", nil, "Authorization", "bearer "+tr.AccessToken)
 	assert.Equal(t, http.StatusOK, rec.Code, "the scheme is case-insensitive")
 }
+
+// A token verified once is answered from memory while it is valid: the
+// same principal (each caller its own copy), and still refused once it
+// has expired.
+func TestVerifiedTokensAreRemembered(t *testing.T) {
+	clock := newTestClock()
+	tok := newTestTokens(t, clock)
+	raw, err := tok.Issue(alicePrincipal)
+	require.NoError(t, err)
+	first, err := tok.Verify(raw)
+	require.NoError(t, err)
+	first.Clinics[0] = "changed by a caller"
+	again, err := tok.Verify(raw)
+	require.NoError(t, err)
+	assert.Equal(t, alicePrincipal.Clinics, again.Clinics)
+	assert.Equal(t, first.TokenID, again.TokenID)
+	assert.Len(t, tok.verified.tokens, 1)
+
+	clock.Advance(15 * time.Minute)
+	_, err = tok.Verify(raw)
+	assert.Error(t, err, "expired, remembered or not")
+	assert.Empty(t, tok.verified.tokens, "an expired token is forgotten")
+}

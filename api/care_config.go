@@ -177,7 +177,10 @@ type careRoutes struct {
 // registerCareRoutes registers the care routes on rt. cfg must have passed
 // check.
 func registerCareRoutes(rt *Router, cfg CareConfig, store eventstore.Store, clock func() time.Time) {
-	c := &careRoutes{cfg: cfg, store: store, clock: clock, newID: uuid.NewString, maxWait: cfg.MaxWait,
+	// Access records get time-ordered ids: their unique index then grows at
+	// its end instead of at random pages.
+	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	c := &careRoutes{cfg: cfg, store: store, clock: clock, newID: newID, maxWait: cfg.MaxWait,
 		heads: newSessionHeads(maxSessionHeads)}
 	if c.maxWait == 0 {
 		c.maxWait = DefaultFreshnessWait
