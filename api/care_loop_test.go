@@ -103,6 +103,18 @@ func TestCareLoopOverHTTP(t *testing.T) {
 	var posts PageResponse[views.Post]
 	w.ok(http.StatusOK, &posts, w.k1, "GET", "/v1/sessions/"+s1+"/messages", nil)
 	require.Len(t, posts.Items, 1)
+	// Lists are paginated: a page of one, then the rest after its cursor.
+	w.ok(http.StatusCreated, nil, w.p1, "POST", "/v1/sessions/"+s1+"/messages", map[string]string{"text": "Good."})
+	var page1, page2 PageResponse[views.Post]
+	w.ok(http.StatusOK, &page1, w.k1, "GET", "/v1/sessions/"+s1+"/messages?limit=1", nil)
+	require.Len(t, page1.Items, 1)
+	assert.Equal(t, "Thanks.", page1.Items[0].Text)
+	require.NotEmpty(t, page1.NextCursor)
+	w.ok(http.StatusOK, &page2, w.k1, "GET", "/v1/sessions/"+s1+"/messages?limit=1&cursor="+page1.NextCursor, nil)
+	require.Len(t, page2.Items, 1)
+	assert.Equal(t, "Good.", page2.Items[0].Text)
+	assert.Empty(t, page2.NextCursor, "the last page")
+	w.ok(http.StatusBadRequest, nil, w.k1, "GET", "/v1/sessions/"+s1+"/messages?cursor="+EncodeCursor("no-such-message"), nil)
 	w.ok(http.StatusOK, &posts, w.p1, "GET", "/v1/sessions/"+s1+"/discussion", nil)
 	require.Len(t, posts.Items, 1)
 	assert.Equal(t, "Safety plan?", posts.Items[0].Text)

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -83,4 +84,25 @@ type PageResponse[T any] struct {
 	Items []T `json:"items"`
 	// NextCursor fetches the next page; absent on the last page.
 	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// pageByID cuts items (in their list order) to the caller's page: those
+// after the item whose id is page.After, at most page.Limit of them. It
+// serves lists a read model answers whole, such as a session's messages. A
+// cursor that names no item of the list is a 400.
+func pageByID[T any](items []T, page Page, id func(T) string) (PageResponse[T], error) {
+	start := 0
+	if page.After != "" {
+		i := slices.IndexFunc(items, func(it T) bool { return id(it) == page.After })
+		if i < 0 {
+			return PageResponse[T]{}, invalidCursor()
+		}
+		start = i + 1
+	}
+	end := min(start+page.Limit, len(items))
+	out := PageResponse[T]{Items: append(make([]T, 0, end-start), items[start:end]...)}
+	if end < len(items) {
+		out.NextCursor = EncodeCursor(id(items[end-1]))
+	}
+	return out, nil
 }

@@ -165,7 +165,23 @@ func (c *careRoutes) listMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		posts = s.Messages
 	}
-	c.answer(w, r, sessionAccess(h), PageResponse[views.Post]{Items: emptyIfNil(posts)})
+	answerPage(c, w, r, sessionAccess(h), posts, postID)
+}
+
+func postID(p views.Post) string { return p.ID }
+
+// answerPage answers the caller's page of items (ParsePage) and records
+// the read.
+func answerPage[T any](c *careRoutes, w http.ResponseWriter, r *http.Request, a access, items []T, id func(T) string) {
+	page, err := ParsePage(r)
+	if err == nil {
+		var out PageResponse[T]
+		if out, err = pageByID(items, page, id); err == nil {
+			c.answer(w, r, a, out)
+			return
+		}
+	}
+	WriteError(w, r, err)
 }
 
 // listTeamPosts answers the discussion or the notes: the care team's
@@ -187,7 +203,7 @@ func (c *careRoutes) listTeamPosts(w http.ResponseWriter, r *http.Request, pick 
 		WriteError(w, r, err)
 		return
 	}
-	c.answer(w, r, sessionAccess(h), PageResponse[views.Post]{Items: emptyIfNil(pick(s))})
+	answerPage(c, w, r, sessionAccess(h), pick(s), postID)
 }
 
 func (c *careRoutes) listDiscussion(w http.ResponseWriter, r *http.Request) {
@@ -275,8 +291,8 @@ func (c *careRoutes) listComments(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	c.answer(w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")),
-		PageResponse[views.FeedbackThread]{Items: emptyIfNil(v.feedback())})
+	answerPage(c, w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), v.feedback(),
+		func(f views.FeedbackThread) string { return f.ID })
 }
 
 func careClientNotFound() error { return domain.NotFound("client-not-found", "no such client") }
