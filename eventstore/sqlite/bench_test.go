@@ -27,6 +27,36 @@ func BenchmarkSQLite(b *testing.B) {
 	})
 }
 
+// BenchmarkReadStream reads a stream's new events (none: what a command
+// handler with the stream cached asks) and a whole ten-event stream, with
+// the request-scoped (cancellable) context callers pass.
+func BenchmarkReadStream(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Path: filepath.Join(b.TempDir(), "events.db")}, eventstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	stream := storetest.Stream("session")
+	for i := range 10 {
+		if _, err := s.Append(ctx, stream, eventstore.AnyVersion,
+			[]eventstore.NewEvent{storetest.BenchEvent("", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	request, cancel := context.WithCancel(ctx)
+	b.Cleanup(cancel)
+	for name, from := range map[string]int64{"tail": 11, "all10": 1} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.ReadStream(request, stream, from); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkRaw is the baseline the store is measured against: plain
 // database/sql on the same table (same schema and indexes, same pragmas:
 // WAL, synchronous=FULL), with the same events, but none of the store's
