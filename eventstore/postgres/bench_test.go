@@ -178,6 +178,7 @@ func openRaw(b *testing.B) *pgxpool.Pool {
 		b.Fatal(err)
 	}
 	pc.MaxConns = defaultMaxConns
+	pc.ConnConfig.RuntimeParams["application_name"] = rawApplication
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		b.Fatal(err)

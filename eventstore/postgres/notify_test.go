@@ -105,3 +105,37 @@ func TestALostNotificationDelaysButNeverHoldsBackEvents(t *testing.T) {
 	got := sub.waitFor(t, eventstore.RecordedEvent{ID: req.events[0].ID})
 	assert.Len(t, got, 1)
 }
+
+// A store listens only while it has a subscription, so a store that only
+// writes is not woken by every commit; each new subscription listens again
+// and is woken by other stores' commits.
+func TestListensOnlyWhileSubscribed(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	writer := openTestStore(t, url, storetest.Options())
+	reader := openTestStore(t, url, storetest.Options(), func(s *Store) {
+		s.cfg.IdleRecheck = time.Hour // only a notification can wake it
+	})
+	listening := func(s *Store, want bool) {
+		t.Helper()
+		require.Eventually(t, func() bool { return s.listener.listening.Load() == want }, 10*time.Second, time.Millisecond)
+	}
+	listening(reader, false)
+	for range 2 {
+		subCtx, stop := context.WithCancel(ctx)
+		sub := subscribe(subCtx, reader)
+		listening(reader, true)
+		// The first may be read after LISTEN's wake-up; each later one only
+		// after a notification.
+		for range 3 {
+			res, err := writer.Append(ctx, storetest.Stream("session"), eventstore.NoStream, []eventstore.NewEvent{storetest.Event("x")})
+			require.NoError(t, err)
+			sub.waitFor(t, res.Events[0])
+		}
+		stop()
+		require.ErrorIs(t, <-sub.done, context.Canceled)
+		listening(reader, false)
+	}
+	listening(writer, false) // it never subscribed
+}

@@ -6,7 +6,8 @@
 // id, and readers only see transactions older than every transaction of
 // the database still running (see
 // docs/adr/0005-postgres-gap-free-ordering.md). Subscriptions wake on
-// LISTEN/NOTIFY through one listening connection per store.
+// LISTEN/NOTIFY through one listening connection per store, which listens
+// only while the store has a subscription.
 package postgres
 
 import (
@@ -381,6 +382,7 @@ func (s *Store) Subscribe(ctx context.Context, afterPosition int64, handle func(
 	if err := eventstore.CheckRead(ctx, afterPosition, 1); err != nil {
 		return err
 	}
+	defer s.listener.subscribe()()
 	var recheck *time.Timer
 	defer func() {
 		if recheck != nil {

@@ -21,9 +21,11 @@ type appendRequest struct {
 	expected  eventstore.ExpectedVersion
 	commandID string
 	events    []eventstore.NewEvent
-	// Encoded by the caller's goroutine so the worker does less.
+	// Encoded by the caller's goroutine so the worker does less. data is
+	// the one copy of the bodies: the statement sends it (as text) and the
+	// result hands it out, so the caller's buffers are not kept.
 	ids        []pgtype.UUID
-	data       []string
+	data       [][]byte
 	occurredAt []pgtype.Timestamptz
 	done       chan appendOutcome // buffered: a worker never blocks on it
 }
@@ -38,7 +40,7 @@ func newAppendRequest(ctx context.Context, stream eventstore.StreamID, expected 
 	r := &appendRequest{
 		ctx: ctx, stream: stream, expected: expected, commandID: commandID, events: events,
 		ids:        make([]pgtype.UUID, len(events)),
-		data:       make([]string, len(events)),
+		data:       make([][]byte, len(events)),
 		occurredAt: make([]pgtype.Timestamptz, len(events)),
 		done:       make(chan appendOutcome, 1),
 	}
@@ -48,7 +50,7 @@ func newAppendRequest(ctx context.Context, stream eventstore.StreamID, expected 
 			return nil, fmt.Errorf("event %d (%s): %w", i, e.Type, err)
 		}
 		r.ids[i] = pgtype.UUID{Bytes: e.ID, Valid: true}
-		r.data[i] = string(e.Data)
+		r.data[i] = slices.Clone(e.Data)
 		r.occurredAt[i] = at
 	}
 	return r, nil
@@ -114,7 +116,10 @@ FROM req ORDER BY req.idx`
 // command and expected version as plain parameters instead of arrays to
 // unnest and join. PostgreSQL plans appendSQL afresh at every run; this one
 // it plans once (a generic plan), and a lone append took about half as
-// long with it (docs/performance.md).
+// long with it (docs/performance.md). It reads one inserted row for the
+// transaction id (every row has the same) instead of aggregating them all,
+// and sends the NOTIFY from its last line: about 30 us less per one-event
+// append in the probe of docs/performance.md (small and noisy).
 const appendOneSQL = `
 WITH cur AS MATERIALIZED (
 	SELECT COALESCE((SELECT MAX(version) FROM events
@@ -132,18 +137,24 @@ WITH cur AS MATERIALIZED (
 			occurred_at, ord)
 	WHERE NOT cur.dup AND ($4::bigint < 0 OR cur.v = $4::bigint)
 	RETURNING position
-), notified AS (
-	SELECT pg_notify('` + notifyChannel + `', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one
 )
-SELECT cur.v, cur.dup, COALESCE((SELECT MIN(position) >> 16 FROM ins), 0), (SELECT COUNT(*) FROM notified)
-FROM cur`
+SELECT cur.v, cur.dup, COALESCE(w.xid, 0), ` + notifyIfWritten + `
+FROM cur, (SELECT (SELECT position >> 16 FROM ins LIMIT 1) AS xid) AS w`
+
+// notifyIfWritten is appendOneSQL's NOTIFY, sent when the statement wrote.
+const notifyIfWritten = `CASE WHEN w.xid IS NOT NULL THEN pg_notify('` + notifyChannel + `', '') END`
 
 // withoutNotify is an append statement without its NOTIFY, for
 // Config.NotifyAfterCommit.
 func withoutNotify(sql string) string {
-	return strings.Replace(sql,
+	quiet := strings.Replace(sql,
 		`SELECT pg_notify('`+notifyChannel+`', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one`,
 		`SELECT 1 FROM ins LIMIT 1`, 1)
+	quiet = strings.Replace(quiet, notifyIfWritten, `NULL`, 1)
+	if quiet == sql {
+		panic("postgres: append statement without a NOTIFY to remove")
+	}
+	return quiet
 }
 
 // appendOneEventSQL is appendOneSQL for one event, passed as plain
@@ -174,11 +185,12 @@ type group struct {
 	streamTypes, streamIDs, commandIDs []string
 	expected                           []int64
 	// per event
-	reqIdx, n                                                     []int64
-	ids                                                           []pgtype.UUID
-	types, data, actors, roles, correlations, causations, clinics []string
-	schemaVersions                                                []int32
-	occurredAt                                                    []pgtype.Timestamptz
+	reqIdx, n                                               []int64
+	ids                                                     []pgtype.UUID
+	types, actors, roles, correlations, causations, clinics []string
+	data                                                    [][]byte
+	schemaVersions                                          []int32
+	occurredAt                                              []pgtype.Timestamptz
 	// first[i] is the 0-based ordinal of reqs[i]'s first event.
 	first []int
 }
@@ -193,7 +205,7 @@ func newGroup(reqs []*appendRequest) *group {
 	g.streamTypes, g.streamIDs = make([]string, 0, len(reqs)), make([]string, 0, len(reqs))
 	g.commandIDs, g.expected = make([]string, 0, len(reqs)), make([]int64, 0, len(reqs))
 	g.reqIdx, g.n, g.ids = make([]int64, 0, events), make([]int64, 0, events), make([]pgtype.UUID, 0, events)
-	g.types, g.data, g.actors = make([]string, 0, events), make([]string, 0, events), make([]string, 0, events)
+	g.types, g.data, g.actors = make([]string, 0, events), make([][]byte, 0, events), make([]string, 0, events)
 	g.roles, g.correlations = make([]string, 0, events), make([]string, 0, events)
 	g.causations, g.clinics = make([]string, 0, events), make([]string, 0, events)
 	g.schemaVersions, g.occurredAt = make([]int32, 0, events), make([]pgtype.Timestamptz, 0, events)
@@ -227,6 +239,12 @@ func (g *group) args(recordedAt time.Time) []any {
 		g.correlations, g.causations, g.clinics, g.occurredAt}
 }
 
+// loneGroup is a group of one append. It needs none of the per-append
+// and per-event arrays: its statement takes its arguments from r.
+func loneGroup(r *appendRequest) *group {
+	return &group{reqs: []*appendRequest{r}, first: []int{0}}
+}
+
 // statement is the statement that writes g and its arguments: appendSQL
 // for a group of several appends, appendOneSQL for one, appendOneEventSQL
 // for one of one event; without the NOTIFY when quiet.
@@ -237,21 +255,38 @@ func (g *group) statement(recordedAt time.Time, quiet bool) (string, []any) {
 		}
 		return appendSQL, g.args(recordedAt)
 	}
-	head := []any{g.streamTypes[0], g.streamIDs[0], g.commandIDs[0], g.expected[0], recordedAt}
-	if len(g.ids) == 1 {
+	r := g.reqs[0]
+	args := make([]any, 0, 15)
+	args = append(args, r.stream.Type, r.stream.ID, r.commandID, int64(r.expected), recordedAt)
+	if len(r.events) == 1 {
 		sql := appendOneEventSQL
 		if quiet {
 			sql = appendOneEventQuietSQL
 		}
-		return sql, append(head, g.ids[0], g.types[0], g.schemaVersions[0], g.data[0], g.actors[0], g.roles[0],
-			g.correlations[0], g.causations[0], g.clinics[0], g.occurredAt[0])
+		e := &r.events[0]
+		md := &e.Metadata
+		return sql, append(args, r.ids[0], e.Type, int32(e.SchemaVersion), r.data[0], md.ActorID, md.ActorRole,
+			md.CorrelationID, md.CausationID, md.ClinicID, r.occurredAt[0])
+	}
+	n := len(r.events)
+	var (
+		types, actors, roles = make([]string, n), make([]string, n), make([]string, n)
+		correlations, causes = make([]string, n), make([]string, n)
+		clinics              = make([]string, n)
+		schemaVersions       = make([]int32, n)
+	)
+	for i := range r.events {
+		e := &r.events[i]
+		md := &e.Metadata
+		types[i], schemaVersions[i], actors[i], roles[i] = e.Type, int32(e.SchemaVersion), md.ActorID, md.ActorRole
+		correlations[i], causes[i], clinics[i] = md.CorrelationID, md.CausationID, md.ClinicID
 	}
 	sql := appendOneSQL
 	if quiet {
 		sql = appendOneQuietSQL
 	}
-	return sql, append(head, g.ids, g.types, g.schemaVersions, g.data, g.actors, g.roles,
-		g.correlations, g.causations, g.clinics, g.occurredAt)
+	return sql, append(args, r.ids, types, schemaVersions, r.data, actors, roles,
+		correlations, causes, clinics, r.occurredAt)
 }
 
 // groupRow is what appendSQL says about one append of the group.
@@ -414,7 +449,7 @@ func (s *Store) writeGroup(batch []*appendRequest) {
 // next run sees the winner and answers with a conflict, a duplicate, or
 // (for AnyVersion) success.
 func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
-	g := newGroup([]*appendRequest{r})
+	g := loneGroup(r)
 	ctx := context.WithoutCancel(r.ctx)
 	for attempt := 1; ; attempt++ {
 		outcomes, err := s.execGroup(ctx, g)
@@ -524,12 +559,13 @@ func scanGroup(rows interface {
 	}
 	defer rows.Close()
 	var (
-		out           []groupRow
-		xid, notified int64
+		out []groupRow
+		xid int64
 	)
 	for rows.Next() {
 		var r groupRow
-		if err := rows.Scan(&r.current, &r.duplicate, &xid, &notified); err != nil {
+		// The last column only makes the statement send its NOTIFY.
+		if err := rows.Scan(&r.current, &r.duplicate, &xid, nil); err != nil {
 			return nil, 0, err
 		}
 		out = append(out, r)
@@ -557,7 +593,7 @@ func recorded(r *appendRequest, current, first int64, recordedAt time.Time) even
 			Position:      first + int64(i),
 			Type:          e.Type,
 			SchemaVersion: e.SchemaVersion,
-			Data:          slices.Clone(e.Data),
+			Data:          r.data[i],
 			Metadata:      md,
 			RecordedAt:    recordedAt,
 		}

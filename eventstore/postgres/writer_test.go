@@ -180,9 +180,9 @@ func TestAppendsToOneStreamTakeTurnsInOrder(t *testing.T) {
 // that silently stopped matching.)
 func TestAppendStatements(t *testing.T) {
 	one := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a")},
-		ids: make([]pgtype.UUID, 1), data: []string{"{}"}, occurredAt: make([]pgtype.Timestamptz, 1)}
+		ids: make([]pgtype.UUID, 1), data: [][]byte{[]byte("{}")}, occurredAt: make([]pgtype.Timestamptz, 1)}
 	two := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a"), storetest.Event("b")},
-		ids: make([]pgtype.UUID, 2), data: []string{"{}", "{}"}, occurredAt: make([]pgtype.Timestamptz, 2)}
+		ids: make([]pgtype.UUID, 2), data: [][]byte{[]byte("{}"), []byte("{}")}, occurredAt: make([]pgtype.Timestamptz, 2)}
 	for _, c := range []struct {
 		name string
 		reqs []*appendRequest
