@@ -31,6 +31,11 @@ type Projection interface {
 	Tables() []string
 	// Schema returns the statements that create the tables (and indexes)
 	// of one generation, using t.Of("logical") for every table name.
+	// Indexes are statements of their own starting CREATE [UNIQUE] INDEX:
+	// the runner fills a new generation without them and creates them once
+	// it has caught up with the log (a bulk load), so Apply must not rely
+	// on one (an ON CONFLICT target needs the table's PRIMARY KEY or a
+	// UNIQUE constraint of the CREATE TABLE).
 	Schema(t TableNames) []string
 	// Apply writes the effect of one event inside the runner's transaction.
 	// It must not commit or roll back tx. Events the projection does not

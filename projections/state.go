@@ -113,17 +113,65 @@ func execOne(ctx context.Context, x execer, d Dialect, what, query string, args 
 }
 
 // createGeneration drops leftovers of the generation's tables, if any, and
-// runs the projection's schema for it.
+// runs the projection's schema for it without its indexes: a new
+// generation starts empty and is filled from the start of the log, so its
+// secondary indexes are built once over the filled tables (a sort; about
+// 5% less CPU in a rebuild, see docs/performance.md) instead of being
+// updated row by row. createIndexes adds them when the generation catches
+// up (worker.commit, worker.index). Primary keys and the constraints
+// declared in CREATE TABLE, which appliers rely on (ON CONFLICT, UPDATE
+// ... WHERE key), are created with the table.
 func createGeneration(ctx context.Context, tx *sql.Tx, p Projection, t TableNames) error {
 	if err := dropGeneration(ctx, tx, t); err != nil {
 		return err
 	}
 	for _, stmt := range p.Schema(t) {
+		if isIndex(stmt) {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("projections: %s: create generation %d: %w", p.Name(), t.Generation(), err)
 		}
 	}
 	return nil
+}
+
+// createIndexes creates the indexes of the projection's schema that the
+// generation does not have yet.
+func createIndexes(ctx context.Context, tx *sql.Tx, p Projection, t TableNames) error {
+	for _, stmt := range p.Schema(t) {
+		if !isIndex(stmt) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, ifNotExists(stmt)); err != nil {
+			return fmt.Errorf("projections: %s: index generation %d: %w", p.Name(), t.Generation(), err)
+		}
+	}
+	return nil
+}
+
+// isIndex says whether a schema statement is a CREATE [UNIQUE] INDEX.
+func isIndex(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	if len(f) < 2 || f[0] != "CREATE" {
+		return false
+	}
+	if f[1] == "UNIQUE" {
+		f = f[1:]
+	}
+	return len(f) > 1 && f[1] == "INDEX"
+}
+
+// ifNotExists makes a CREATE [UNIQUE] INDEX statement a no-op when the
+// index exists (SQLite and PostgreSQL both accept IF NOT EXISTS there): a
+// generation whose indexes were built before a restart is indexed again.
+func ifNotExists(stmt string) string {
+	upper := strings.ToUpper(stmt)
+	if strings.Contains(upper, "IF NOT EXISTS") {
+		return stmt
+	}
+	at := strings.Index(upper, "INDEX") + len("INDEX")
+	return stmt[:at] + " IF NOT EXISTS" + stmt[at:]
 }
 
 func dropGeneration(ctx context.Context, tx *sql.Tx, t TableNames) error {

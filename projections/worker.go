@@ -31,6 +31,10 @@ type cursor struct {
 	behind bool
 	// started is when this process started building a pending generation.
 	started time.Time
+	// indexed: the generation has its indexes (see createGeneration). A
+	// generation is created without them and gets them when it first
+	// catches up; false until this process checked.
+	indexed bool
 }
 
 type requestKind int
@@ -292,11 +296,16 @@ func (w *worker) handle(ctx context.Context, req request) {
 // has caught up. progressed says whether anything changed.
 func (w *worker) step(ctx context.Context) (progressed bool, err error) {
 	if w.active.live && !w.active.failed {
-		moved, _, err := w.advance(ctx, &w.active)
+		moved, caughtUp, err := w.advance(ctx, &w.active)
 		if err != nil {
 			return false, err
 		}
 		progressed = moved
+		if caughtUp && !w.active.indexed {
+			if err := w.index(ctx, &w.active); err != nil {
+				return false, err
+			}
+		}
 	}
 	if p := w.pending; p != nil && !p.failed {
 		moved, caughtUp, err := w.advance(ctx, p)
@@ -305,6 +314,13 @@ func (w *worker) step(ctx context.Context) (progressed bool, err error) {
 		}
 		progressed = progressed || moved
 		if caughtUp && p.position >= w.active.position {
+			// Indexed before the swap, outside it: nobody reads the
+			// pending tables, and readers wait while the swap runs.
+			if !p.indexed {
+				if err := w.index(ctx, p); err != nil {
+					return false, err
+				}
+			}
 			if err := w.swap(ctx); err != nil {
 				return false, err
 			}
@@ -312,6 +328,30 @@ func (w *worker) step(ctx context.Context) (progressed bool, err error) {
 		}
 	}
 	return progressed, nil
+}
+
+// index creates c's indexes in a transaction of their own, in a turn at
+// the writer, when the batch that caught up did not (the log ended exactly
+// at a full batch, or was empty). A generation is filled without indexes
+// (see createGeneration); once it has caught up, its rows change at the
+// pace of the log and the indexes are kept up row by row.
+func (w *worker) index(ctx context.Context, c *cursor) error {
+	endTurn, err := w.r.db.takeTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer endTurn()
+	began := time.Now()
+	if err := inTx(ctx, w.r.db.write, func(tx *sql.Tx) error {
+		return createIndexes(ctx, tx, w.p, c.names)
+	}); err != nil {
+		return err
+	}
+	c.indexed = true
+	if took := time.Since(began); took > time.Second {
+		w.log().Info("projection indexed", "generation", c.names.Generation(), "took", took.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // advance applies the next batch of events to c. caughtUp says that c has
@@ -349,7 +389,9 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 		defer endTurn()
 	}
 	before := c.position
-	if err := w.commitIsolating(ctx, c, events); err != nil {
+	// The batch that catches up builds the generation's indexes.
+	index := !c.indexed && len(events) < limit
+	if err := w.commitIsolating(ctx, c, events, index); err != nil {
 		return false, false, err
 	}
 	last := events[len(events)-1].Position
@@ -361,26 +403,27 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 // one of them, the batch is rolled back, the events before the failing one
 // are committed on their own, and the failing one is tried alone: if it
 // fails again, first in its transaction, c is marked failed at it.
-func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []eventstore.RecordedEvent) error {
-	at, applyErr, err := w.commit(ctx, c, events)
+func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, index bool) error {
+	at, applyErr, err := w.commit(ctx, c, events, index)
 	if err != nil || applyErr == nil {
 		return err
 	}
 	if at == 0 {
 		return w.fail(ctx, c, events[0], applyErr)
 	}
-	if err := w.commitIsolating(ctx, c, events[:at]); err != nil || c.failed {
+	if err := w.commitIsolating(ctx, c, events[:at], false); err != nil || c.failed {
 		return err
 	}
 	// The rest of the batch is read again by the next step.
-	return w.commitIsolating(ctx, c, events[at:at+1])
+	return w.commitIsolating(ctx, c, events[at:at+1], false)
 }
 
 // commit applies events and the new checkpoint in one transaction, in the
-// caller's turn at the writer (see DB.takeTurn). An
+// caller's turn at the writer (see DB.takeTurn), and with index, creates
+// the generation's indexes in it too. An
 // Apply error rolls everything back and is returned as applyErr with the
 // index of its event; err is any other failure.
-func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent) (at int, applyErr, err error) {
+func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, index bool) (at int, applyErr, err error) {
 	tx, err := w.r.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin: %w", err)
@@ -395,6 +438,12 @@ func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.Reco
 			return i, err, nil
 		}
 	}
+	if index {
+		if err := createIndexes(ctx, tx, w.p, c.names); err != nil {
+			_ = tx.Rollback()
+			return 0, nil, err
+		}
+	}
 	last := events[len(events)-1].Position
 	if err := w.saveCheckpoint(ctx, tx, c, last); err != nil {
 		_ = tx.Rollback()
@@ -404,6 +453,7 @@ func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.Reco
 		return 0, nil, fmt.Errorf("commit: %w", err)
 	}
 	c.position = last
+	c.indexed = c.indexed || index
 	if !c.pending {
 		// Lag first: a WaitFor that sees the new position sees its lag too.
 		w.observeLag(events)
@@ -551,7 +601,7 @@ func (w *worker) swap(ctx context.Context) error {
 		return fmt.Errorf("commit swap: %w", err)
 	}
 	w.reg.active.Store(p.names.Generation())
-	w.active = cursor{names: p.names, version: p.version, position: p.position, live: true}
+	w.active = cursor{names: p.names, version: p.version, position: p.position, live: true, indexed: p.indexed}
 	w.pending = nil
 	w.position.Store(p.position)
 	w.noteChange()
