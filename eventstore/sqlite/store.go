@@ -39,6 +39,8 @@ type Store struct {
 	closed     bool
 	requests   chan *appendRequest
 	writerDone chan struct{}
+	// recent holds the last commits for live subscribers.
+	recent *recentEvents
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -83,6 +85,7 @@ func openWithoutWriter(ctx context.Context, cfg Config, opts eventstore.Options)
 		signal:     eventstore.NewSignal(),
 		requests:   make(chan *appendRequest, cfg.QueueSize),
 		writerDone: make(chan struct{}),
+		recent:     newRecentEvents(defaultRecentEvents),
 	}
 	if err := s.open(ctx); err != nil {
 		_ = s.closeDBs()
@@ -231,6 +234,28 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
+	return s.readAllFromFile(ctx, afterPosition, limit)
+}
+
+// readAllLive is ReadAll for subscriptions: what the writer committed last
+// comes from memory (recentEvents). ReadAll itself always reads the file,
+// so what verifies the log (the hash chain's checks) reads what is stored.
+func (s *Store) readAllLive(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	if events, ok := s.recent.read(afterPosition, limit); ok {
+		return events, nil
+	}
+	return s.readAllFromFile(ctx, afterPosition, limit)
+}
+
+func (s *Store) readAllFromFile(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
 	rows, err := s.reads.all.QueryContext(bounded(ctx), afterPosition, limit)
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
@@ -254,7 +279,7 @@ func bounded(ctx context.Context) context.Context { return context.WithoutCancel
 // Subscribe reads what is stored, then waits for the writer's signal after
 // each commit. Close wakes it and it ends with ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, afterPosition int64, handle func(eventstore.RecordedEvent) error) error {
-	return eventstore.CatchUp(ctx, s.ReadAll, s.signal.Wait, afterPosition, handle)
+	return eventstore.CatchUp(ctx, s.readAllLive, s.signal.Wait, afterPosition, handle)
 }
 
 func (s *Store) HeadPosition(ctx context.Context) (int64, error) {

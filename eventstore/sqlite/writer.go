@@ -316,6 +316,12 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 		wrote = false
 	}
 	if wrote {
+		// Kept before the wake-up, so a woken subscriber finds them.
+		for _, o := range outcomes {
+			if o.err == nil && !o.result.Duplicate {
+				s.recent.add(o.result.Events)
+			}
+		}
 		s.signal.Broadcast()
 	}
 	for i, r := range live {
