@@ -445,7 +445,13 @@ func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t
 	if err != nil {
 		return err
 	}
-	tx, err := db.read.BeginTx(ctx, db.readOptions())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The read is short and runs to its end: a transaction begun with a
+	// cancellable context has database/sql watch it from a goroutine, and
+	// so does every query in it (the views run theirs without it too).
+	tx, err := db.read.BeginTx(context.WithoutCancel(ctx), db.readOptions())
 	if err != nil {
 		return fmt.Errorf("projections: begin read of %s: %w", projection, err)
 	}

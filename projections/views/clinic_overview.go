@@ -198,14 +198,14 @@ func ClinicOverview(ctx context.Context, db *projections.DB, clinicID string, no
 	out := ClinicReport{ClinicID: clinicID, AsOf: now.UTC(), Providers: []ProviderWorkload{}}
 	at := now.UnixNano()
 	err := db.Read(ctx, ClinicOverviewProjection, func(tx *sql.Tx, t projections.TableNames) error {
-		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT name FROM {co_clinics} WHERE clinic_id = ?`), clinicID).Scan(&out.ClinicName)
+		err := tx.QueryRowContext(readContext(ctx), rebind(db, t, `SELECT name FROM {co_clinics} WHERE clinic_id = ?`), clinicID).Scan(&out.ClinicName)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, rebind(db, t, `SELECT
+		err = tx.QueryRowContext(readContext(ctx), rebind(db, t, `SELECT
 			COALESCE(SUM(CASE WHEN active = 1 THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN active = 1 THEN 0 ELSE 1 END), 0)
 			FROM {co_clients} WHERE clinic_id = ?`), clinicID).Scan(&out.ActiveClients, &out.InactiveClients)
@@ -284,7 +284,7 @@ func ClinicOverview(ctx context.Context, db *projections.DB, clinicID string, no
 		}
 		for id, w := range workload {
 			var active int
-			err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT display_name, active FROM {co_providers} WHERE provider_id = ?`),
+			err := tx.QueryRowContext(readContext(ctx), rebind(db, t, `SELECT display_name, active FROM {co_providers} WHERE provider_id = ?`),
 				id).Scan(&w.DisplayName, &active)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err

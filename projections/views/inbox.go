@@ -373,7 +373,7 @@ func ReadInbox(ctx context.Context, db *projections.DB, providerID string, now t
 	var rows []inboxRow
 	err = db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var inactive int
-		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT COUNT(*) FROM {inbox_inactive} WHERE provider_id = ?`),
+		err := tx.QueryRowContext(readContext(ctx), rebind(db, t, `SELECT COUNT(*) FROM {inbox_inactive} WHERE provider_id = ?`),
 			providerID).Scan(&inactive)
 		if err != nil || inactive > 0 {
 			return err

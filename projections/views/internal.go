@@ -262,9 +262,15 @@ func types(names ...string) typeSet {
 	return s
 }
 
+// readContext is the context a view's query runs under: the caller's
+// without its cancellation, as projections.DB.Read begins the transaction.
+// A view's queries are short; with a cancellable context database/sql and
+// the SQLite driver start a goroutine per query to watch it.
+func readContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // queryRows runs a read query and calls scan for every row.
 func queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
+	rows, err := tx.QueryContext(readContext(ctx), query, args...)
 	if err != nil {
 		return fmt.Errorf("views: %s: %w", firstWords(query), err)
 	}

@@ -358,7 +358,7 @@ func SessionView(ctx context.Context, db *projections.DB, sessionID string) (Ses
 			scheduled, activated, closed, cancelled sql.NullInt64
 			early                                   int
 		)
-		err := tx.QueryRowContext(ctx, rebind(db, t, `SELECT session_id, clinic_id, client_id, provider_id, scheduled_by,
+		err := tx.QueryRowContext(readContext(ctx), rebind(db, t, `SELECT session_id, clinic_id, client_id, provider_id, scheduled_by,
 			title, description, state, starts_at, ends_at, series_id, series_index, series_count, plan_id, plan_week,
 			scheduled_at, activated_at, closed_at, closed_by, close_reason, closed_early, cancelled_at, cancelled_by,
 			cancel_reason FROM {sv_sessions} WHERE session_id = ?`), sessionID).Scan(
