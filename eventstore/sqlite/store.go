@@ -226,21 +226,17 @@ func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from
 }
 
 func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
-	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
-	}
-	return s.readAllFromFile(ctx, afterPosition, limit)
+	return s.readAll(ctx, afterPosition, limit, false)
 }
 
 // readAllLive is ReadAll for subscriptions: what the writer committed last
 // comes from memory (recentEvents). ReadAll itself always reads the file,
 // so what verifies the log (the hash chain's checks) reads what is stored.
 func (s *Store) readAllLive(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	return s.readAll(ctx, afterPosition, limit, true)
+}
+
+func (s *Store) readAll(ctx context.Context, afterPosition int64, limit int, recent bool) ([]eventstore.RecordedEvent, error) {
 	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
 		return nil, err
 	}
@@ -249,8 +245,10 @@ func (s *Store) readAllLive(ctx context.Context, afterPosition int64, limit int)
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
-	if events, ok := s.recent.read(afterPosition, limit); ok {
-		return events, nil
+	if recent {
+		if events, ok := s.recent.read(afterPosition, limit); ok {
+			return events, nil
+		}
 	}
 	return s.readAllFromFile(ctx, afterPosition, limit)
 }
