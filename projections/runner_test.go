@@ -665,6 +665,11 @@ func TestActiveFailureDuringRebuildDoesNotStopTheRebuild(t *testing.T) {
 		go func() { rebuilt <- r.Rebuild(ctx, "p1") }()
 		<-inRebuild
 		head := appendEvents(t, store, 5)
+		// The live generation must see the new events at its next step,
+		// before the rebuild can catch up: wait until the subscription has
+		// handed them to the feed (under load it can lag, and the rebuild
+		// then caught up at 10 and swapped first; seen once in CI).
+		waitForTail(t, r, head)
 		close(release)
 
 		require.NoError(t, <-rebuilt)
@@ -675,6 +680,19 @@ func TestActiveFailureDuringRebuildDoesNotStopTheRebuild(t *testing.T) {
 		assert.Contains(t, s.LastError, "generation 1: apply event 12")
 		requireEachAppliedOnce(t, db, p, head)
 	})
+}
+
+// waitForTail waits until the runner's subscription has handed position
+// head to its feed, so a projection following live reads it at its next
+// step.
+func waitForTail(t *testing.T, r *Runner, head int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r.feed.mu.Lock()
+		defer r.feed.mu.Unlock()
+		n := len(r.feed.tail)
+		return n > 0 && r.feed.tail[n-1].Position >= head
+	}, 10*time.Second, time.Millisecond, "the subscription delivers position %d", head)
 }
 
 // flakyStore fails the first reads of the log, like a database that is
