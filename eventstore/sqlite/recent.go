@@ -41,12 +41,9 @@ func (r *recentEvents) add(events []eventstore.RecordedEvent) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.events); n > 0 && r.events[n-1].Position+1 != events[0].Position {
-		r.events = nil // not a continuation: start a new run
-	}
 	for _, e := range events {
 		if n := len(r.events); n > 0 && r.events[n-1].Position+1 != e.Position {
-			r.events = nil
+			r.events = nil // not a continuation: start a new run
 		}
 		e.Data = slices.Clone(e.Data)
 		r.events = append(r.events, e)
