@@ -184,26 +184,36 @@ func TestAppendStatements(t *testing.T) {
 	two := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a"), storetest.Event("b")},
 		ids: make([]pgtype.UUID, 2), data: [][]byte{[]byte("{}"), []byte("{}")}, occurredAt: make([]pgtype.Timestamptz, 2)}
 	for _, c := range []struct {
-		name string
-		reqs []*appendRequest
-		want string
-		args int
+		name       string
+		reqs       []*appendRequest
+		want, lean string
+		args       int
 	}{
-		{"one append of one event", []*appendRequest{one}, appendOneEventSQL, 15},
-		{"one append of two events", []*appendRequest{two}, appendOneSQL, 15},
-		{"a group", []*appendRequest{one, two}, appendSQL, 17},
+		{"one append of one event", []*appendRequest{one}, appendOneEventSQL, appendLeanEventSQL, 15},
+		{"one append of two events", []*appendRequest{two}, appendOneSQL, appendLeanSQL, 15},
+		{"a group", []*appendRequest{one, two}, appendSQL, "", 17},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			sql, args := newGroup(c.reqs).statement(time.Now(), false)
+			sql, lean, args := newGroup(c.reqs).statement(time.Now(), false)
 			assert.Equal(t, c.want, sql)
+			assert.Equal(t, c.lean, lean)
 			assert.Len(t, args, c.args)
 			assert.Contains(t, sql, "pg_notify")
-			quietSQL, _ := newGroup(c.reqs).statement(time.Now(), true)
+			quietSQL, quietLean, _ := newGroup(c.reqs).statement(time.Now(), true)
 			assert.NotContains(t, quietSQL, "pg_notify")
+			assert.NotContains(t, quietLean, "pg_notify")
+			if lean != "" {
+				assert.Contains(t, lean, "pg_notify")
+				assert.NotEqual(t, lean, quietLean)
+			}
 		})
 	}
-	assert.NotContains(t, appendOneEventSQL, "unnest", "one event goes as plain parameters")
-	assert.NotContains(t, appendOneSQL, "JOIN", "one append needs no join")
+	for _, sql := range []string{appendOneEventSQL, appendLeanEventSQL} {
+		assert.NotContains(t, sql, "unnest", "one event goes as plain parameters")
+	}
+	for _, sql := range []string{appendOneSQL, appendLeanSQL} {
+		assert.NotContains(t, sql, "JOIN", "one append needs no join")
+	}
 }
 
 // An append that finds the writers idle writes itself, in the caller's
@@ -260,8 +270,7 @@ func TestRefusedAppendTakesNoTransactionID(t *testing.T) {
 		tx, err := s.pool.Begin(ctx)
 		require.NoError(t, err)
 		defer func() { _ = tx.Rollback(ctx) }()
-		sql, args := g.statement(time.Now(), false)
-		_, _, err = scanGroup(tx.Query(ctx, sql, args...))
+		_, _, err = s.runGroup(ctx, tx, g, time.Now())
 		require.NoError(t, err)
 		var assigned bool
 		require.NoError(t, tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NOT NULL`).Scan(&assigned))
@@ -308,18 +317,23 @@ func TestAppendStatementsReadThroughIndexes(t *testing.T) {
 	}
 	for name, g := range groups {
 		for _, quiet := range []bool{false, true} {
-			sql, args := g.statement(time.Now(), quiet)
-			rows, err := s.pool.Query(ctx, "EXPLAIN "+sql, args...)
-			require.NoError(t, err)
-			var plan []string
-			for rows.Next() {
-				var line string
-				require.NoError(t, rows.Scan(&line))
-				plan = append(plan, line)
-			}
-			require.NoError(t, rows.Err())
-			for _, line := range plan {
-				assert.NotContains(t, line, "Seq Scan on events", "%s (quiet %v):\n%s", name, quiet, strings.Join(plan, "\n"))
+			sql, lean, args := g.statement(time.Now(), quiet)
+			for _, sql := range []string{sql, lean} {
+				if sql == "" {
+					continue
+				}
+				rows, err := s.pool.Query(ctx, "EXPLAIN "+sql, args...)
+				require.NoError(t, err)
+				var plan []string
+				for rows.Next() {
+					var line string
+					require.NoError(t, rows.Scan(&line))
+					plan = append(plan, line)
+				}
+				require.NoError(t, rows.Err())
+				for _, line := range plan {
+					assert.NotContains(t, line, "Seq Scan on events", "%s (quiet %v):\n%s", name, quiet, strings.Join(plan, "\n"))
+				}
 			}
 		}
 	}
