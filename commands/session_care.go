@@ -131,11 +131,16 @@ func (c *Care) sessionHeader(ctx context.Context, id string) (care.SessionSchedu
 	if stream.Validate() != nil {
 		return care.SessionScheduled{}, sessionNotFound()
 	}
-	// The whole stream is read (and kept in the stream cache, when there
-	// is one), so the load that follows reads only what came since.
-	events, err := readStream(ctx, c.d, stream)
-	if err != nil {
-		return care.SessionScheduled{}, err
+	// A session's first event never changes, so a cached one answers
+	// without asking the store (the load that follows still does).
+	// Otherwise the whole stream is read (and kept in the stream cache, when
+	// there is one), so that load reads only what came since.
+	events := c.d.Streams.get(stream.String())
+	if len(events) == 0 {
+		var err error
+		if events, err = readStream(ctx, c.d, stream); err != nil {
+			return care.SessionScheduled{}, err
+		}
 	}
 	if len(events) == 0 {
 		return care.SessionScheduled{}, sessionNotFound()

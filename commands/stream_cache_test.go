@@ -1,6 +1,8 @@
 package commands_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -8,7 +10,9 @@ import (
 
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/care"
 	"github.com/careflow/careflow/domain/organization"
+	"github.com/careflow/careflow/eventstore"
 )
 
 // cachedOrgWorld is orgWorld whose handlers keep a stream cache of size n.
@@ -76,4 +80,48 @@ func newOrgWorldDepsOver(w *orgWorld) commands.Deps {
 	d := w.deps
 	d.Streams = nil
 	return d
+}
+
+// streamReads counts the store's ReadStream calls per stream.
+type streamReads struct {
+	eventstore.Store
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (s *streamReads) ReadStream(ctx context.Context, stream eventstore.StreamID, from int64) ([]eventstore.RecordedEvent, error) {
+	s.mu.Lock()
+	s.reads[stream.String()]++
+	s.mu.Unlock()
+	return s.Store.ReadStream(ctx, stream, from)
+}
+
+func (s *streamReads) of(stream eventstore.StreamID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[stream.String()]
+}
+
+// A session's first event never changes: once cached, a command in the
+// session reads the store only to load what came since (once), not again
+// for whom the session belongs to. Another writer's message is still seen.
+func TestStreamCacheAnswersTheSessionHeader(t *testing.T) {
+	w := newCareWorld(t)
+	counting := &streamReads{Store: w.store, reads: map[string]int{}}
+	deps := w.deps
+	deps.Store, deps.Streams = counting, commands.NewStreamCache(0)
+	cached := commands.NewCare(deps, commands.NewOrganization(deps))
+	id, _ := w.active()
+	stream := eventstore.NewStreamID(care.StreamType, id)
+	start := w.version(id)
+
+	_, err := cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "first"})
+	require.NoError(t, err)
+	before := counting.of(stream)
+	_, err = w.care.PostMessage(w.ctx, careMeta(w.p2), commands.PostMessage{SessionID: id, Text: "from elsewhere"})
+	require.NoError(t, err)
+	_, err = cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "second"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, counting.of(stream)-before, "one read of the session stream per command")
+	assert.Equal(t, start+3, w.version(id), "the other writer's message was read before deciding")
 }
