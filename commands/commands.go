@@ -88,16 +88,31 @@ func (d Deps) prepared(m Meta) Meta {
 // already holds the events of this command id (a retried command).
 type loaded[A aggregate] struct {
 	agg      A
+	events   []cachedEvent // the stream, versions 1..version
 	previous []cachedEvent // events this command id wrote before
 	version  int64
+	// cached: the stream came from the stream cache alone; the store was
+	// not asked whether it holds more.
+	cached bool
 }
 
-func load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A, commandID string) (loaded[A], error) {
-	events, err := readStream(ctx, d, stream)
-	if err != nil {
-		return loaded[A]{}, err
+// load rebuilds the aggregate from the store (and the stream cache), or
+// from the cache alone when trustCache is set and the cache holds the
+// stream.
+func load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A, commandID string, trustCache bool) (loaded[A], error) {
+	var events []cachedEvent
+	cached := false
+	if trustCache {
+		events = d.Streams.get(stream.String())
+		cached = len(events) > 0
 	}
-	out := loaded[A]{agg: fresh()}
+	if !cached {
+		var err error
+		if events, err = readStream(ctx, d, stream); err != nil {
+			return loaded[A]{}, err
+		}
+	}
+	out := loaded[A]{agg: fresh(), events: events, cached: cached}
 	for _, e := range events {
 		out.agg.Replay(e.event)
 		if commandID != "" && e.commandID == commandID {
@@ -148,7 +163,7 @@ func decodeEvent(d Deps, rec eventstore.RecordedEvent) (cachedEvent, error) {
 // Load rebuilds an aggregate from its stream. A stream with no events gives
 // fresh() unchanged (Version 0); callers decide whether that is NotFound.
 func Load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, fresh func() A) (A, error) {
-	l, err := load(ctx, d, stream, fresh, "")
+	l, err := load(ctx, d, stream, fresh, "", false)
 	return l.agg, err
 }
 
@@ -158,38 +173,85 @@ func Load[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, 
 // and the first result is returned as a duplicate. On a concurrency
 // conflict the whole cycle runs again, at most MaxAttempts times, so a
 // command that is still valid on the newer state succeeds.
+//
+// With a stream cache, the first cycle decides on the cached stream without
+// asking the store for newer events (one read less per command). That is
+// safe because nothing decided on it is kept unless the store confirms it:
+// the append names the cached version, so a stream that moved on (another
+// process, a concurrent command) refuses it as a conflict; and a refusal,
+// a no-op or a version mismatch found on the cached stream is not
+// answered until a cycle on the store's stream finds the same.
 func execute[A aggregate](ctx context.Context, d Deps, stream eventstore.StreamID, clinicID string, m Meta,
 	fresh func() A, decide func(A) error) (Result, A, error) {
 	var zero A
+	trustCache := d.Streams != nil
 	for attempt := 1; ; attempt++ {
-		l, err := load(ctx, d, stream, fresh, m.CommandID)
+		l, err := load(ctx, d, stream, fresh, m.CommandID, trustCache)
 		if err != nil {
 			return Result{}, zero, err
+		}
+		if l.cached {
+			trustCache = false
+			attempt-- // this cycle is not one of the MaxAttempts
 		}
 		if len(l.previous) > 0 {
 			last := l.previous[len(l.previous)-1]
 			return Result{Stream: stream, Version: last.version, Position: last.position, Duplicate: true}, l.agg, nil
 		}
 		if err := checkVersion(stream, m.IfVersion, l.version); err != nil {
+			if l.cached {
+				continue
+			}
 			return Result{}, zero, err
 		}
 		if err := decide(l.agg); err != nil {
+			if l.cached {
+				continue
+			}
 			return Result{}, zero, err
 		}
 		pending := l.agg.Pending()
 		if len(pending) == 0 {
+			if l.cached {
+				continue
+			}
 			return Result{Stream: stream, Version: l.version}, l.agg, nil
 		}
 		res, err := appendEvents(ctx, d, stream, eventstore.Exactly(l.version), clinicID, m, pending)
-		if errors.Is(err, eventstore.ErrConcurrency) && attempt < MaxAttempts {
+		if errors.Is(err, eventstore.ErrConcurrency) && (l.cached || attempt < MaxAttempts) {
 			continue
 		}
 		if err != nil {
 			return Result{}, zero, err
 		}
+		if res.Duplicate {
+			if l.cached {
+				continue // the store's stream answers it, with its aggregate
+			}
+		} else {
+			remember(d, stream, l.events, res.Events)
+		}
 		l.agg.Committed()
 		return resultOf(res), l.agg, nil
 	}
+}
+
+// remember adds what an append recorded to the stream cache, so the next
+// command on the stream finds it there. Decoding the recorded events costs
+// less than reading them back from the store.
+func remember(d Deps, stream eventstore.StreamID, before []cachedEvent, recorded []eventstore.RecordedEvent) {
+	if d.Streams == nil || len(recorded) == 0 || recorded[0].Version != int64(len(before))+1 {
+		return
+	}
+	more := make([]cachedEvent, 0, len(recorded))
+	for _, rec := range recorded {
+		e, err := decodeEvent(d, rec)
+		if err != nil {
+			return // the next load reads them from the store and says why
+		}
+		more = append(more, e)
+	}
+	d.Streams.put(stream.String(), extend(before, more))
 }
 
 // appendEvents encodes domain events into the envelope and appends them.

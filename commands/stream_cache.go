@@ -12,10 +12,14 @@ import (
 // the stream (usually nothing: one index seek) instead of reading and
 // decoding — and opening the sealed PHI of — the whole stream again.
 //
-// It never decides on stale state: every load still asks the store for the
-// events after the cached version, and an append still names the expected
-// version. Events are immutable values once decoded (appliers copy what
-// they keep), so entries are shared between goroutines without copying.
+// It never acts on stale state. Authorization and other reads (Load) ask
+// the store for the events after the cached version. A command's own
+// stream is decided on from the cache alone at first, but the append names
+// the cached version, so the store refuses a decision made on a stream
+// that moved on, and refusals are checked against the store before they
+// are answered (execute). Appends put what they recorded in the cache.
+// Events are immutable values once decoded (appliers copy what they keep),
+// so entries are shared between goroutines without copying.
 //
 // A forgotten client's PHI must not outlive their key in memory: Purge
 // empties the cache (erasures are rare), and ForgetClient calls it.

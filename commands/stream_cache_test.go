@@ -10,6 +10,7 @@ import (
 
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/books"
 	"github.com/careflow/careflow/domain/care"
 	"github.com/careflow/careflow/domain/organization"
 	"github.com/careflow/careflow/eventstore"
@@ -124,4 +125,90 @@ func TestStreamCacheAnswersTheSessionHeader(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, counting.of(stream)-before, "one read of the session stream per command")
 	assert.Equal(t, start+3, w.version(id), "the other writer's message was read before deciding")
+}
+
+// cachedCare is a Care handler over w's store with a stream cache, whose
+// store reads are counted; w.care is another writer without a cache.
+func cachedCare(w *careWorld) (*commands.Care, *streamReads) {
+	counting := &streamReads{Store: w.store, reads: map[string]int{}}
+	deps := w.deps
+	deps.Store, deps.Streams = counting, commands.NewStreamCache(0)
+	return commands.NewCare(deps, commands.NewOrganization(deps)), counting
+}
+
+// A command decides on the cached stream without reading it again when
+// nothing changed: the append's expected version proves the state current.
+func TestStreamCacheDecidesWithoutReadingAnUnchangedStream(t *testing.T) {
+	w := newCareWorld(t)
+	cached, counting := cachedCare(w)
+	id, _ := w.active()
+	stream := eventstore.NewStreamID(care.StreamType, id)
+	start := w.version(id)
+
+	for i := range 3 {
+		_, err := cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "note " + string(rune('a'+i))})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, counting.of(stream), "the first command reads the stream, the next two decide on what it cached")
+	assert.Equal(t, start+3, w.version(id))
+}
+
+// A refusal found on the cached stream is checked against the store before
+// it is answered: what another writer did since (the client completed the
+// assignment) makes the command valid.
+func TestStreamCacheChecksARefusalAgainstTheStore(t *testing.T) {
+	w := newCareWorld(t)
+	cached, _ := cachedCare(w)
+	id, as := w.active(books.PHQ9ID)
+	_, err := cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "please fill it in"})
+	require.NoError(t, err) // the session is cached, the assignment not completed
+
+	_, err = w.care.CompleteAssignment(w.ctx, careMeta(w.k1), commands.CompleteAssignment{SessionID: id, AssignmentID: as[0], Answers: answersFor(books.PHQ9ID, 1)})
+	require.NoError(t, err)
+	before := w.version(id)
+	_, err = cached.GiveFeedback(w.ctx, careMeta(w.p1), commands.GiveFeedback{SessionID: id, AssignmentID: as[0], Text: "Thank you"})
+	require.NoError(t, err, "the completion was read from the store before refusing")
+	assert.Equal(t, before+1, w.version(id))
+}
+
+// If-Match is checked against the store's version, not a cached one.
+func TestStreamCacheChecksIfMatchAgainstTheStore(t *testing.T) {
+	w := newCareWorld(t)
+	cached, _ := cachedCare(w)
+	id, _ := w.active()
+	_, err := cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "one"})
+	require.NoError(t, err)
+	_, err = w.care.PostMessage(w.ctx, careMeta(w.p2), commands.PostMessage{SessionID: id, Text: "two"})
+	require.NoError(t, err)
+
+	m := careMeta(w.p1)
+	m.IfVersion = w.version(id) // current in the store, newer than the cache
+	_, err = cached.PostMessage(w.ctx, m, commands.PostMessage{SessionID: id, Text: "three"})
+	require.NoError(t, err)
+	m.IfVersion-- // stale in the store
+	_, err = cached.PostMessage(w.ctx, m, commands.PostMessage{SessionID: id, Text: "four"})
+	var stale *commands.StaleVersionError
+	require.ErrorAs(t, err, &stale)
+}
+
+// A retried command whose first answer is not in the cache is answered
+// from the store as a duplicate, and writes nothing.
+func TestStreamCacheAnswersARetryFromAnotherProcess(t *testing.T) {
+	w := newCareWorld(t)
+	cached, _ := cachedCare(w)
+	id, _ := w.active()
+	_, err := cached.PostMessage(w.ctx, careMeta(w.p1), commands.PostMessage{SessionID: id, Text: "cache it"})
+	require.NoError(t, err)
+	m := careMeta(w.p1)
+	m.CommandID = "post-once"
+	first, err := w.care.PostMessage(w.ctx, m, commands.PostMessage{SessionID: id, Text: "hello"})
+	require.NoError(t, err)
+	before := w.version(id)
+
+	again, err := cached.PostMessage(w.ctx, m, commands.PostMessage{SessionID: id, Text: "hello"})
+	require.NoError(t, err)
+	assert.True(t, again.Duplicate)
+	assert.Equal(t, first.ID, again.ID)
+	assert.Equal(t, first.Position, again.Position)
+	assert.Equal(t, before, w.version(id), "nothing written twice")
 }
