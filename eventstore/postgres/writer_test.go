@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -324,13 +325,8 @@ func TestAppendStatementsReadThroughIndexes(t *testing.T) {
 				}
 				rows, err := s.pool.Query(ctx, "EXPLAIN "+sql, args...)
 				require.NoError(t, err)
-				var plan []string
-				for rows.Next() {
-					var line string
-					require.NoError(t, rows.Scan(&line))
-					plan = append(plan, line)
-				}
-				require.NoError(t, rows.Err())
+				plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				require.NoError(t, err)
 				for _, line := range plan {
 					assert.NotContains(t, line, "Seq Scan on events", "%s (quiet %v):\n%s", name, quiet, strings.Join(plan, "\n"))
 				}
