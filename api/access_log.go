@@ -76,6 +76,8 @@ type SQLiteAccessLog struct {
 	stopped  chan struct{}
 	closeMu  sync.Mutex
 	closed   bool
+	// prepared are the inserts prepared on db, by the writer alone.
+	prepared *recordInserts
 }
 
 var _ AccessLog = (*SQLiteAccessLog)(nil)
@@ -190,6 +192,11 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 // maxRecordGroup) and commits them in one transaction.
 func (l *SQLiteAccessLog) write() {
 	defer close(l.stopped)
+	defer func() {
+		if l.prepared != nil {
+			l.prepared.close()
+		}
+	}()
 	group := make([]*recordRequest, 0, maxRecordGroup)
 	for first := range l.requests {
 		group = append(group[:0], first)
@@ -226,15 +233,15 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 // commitAll commits every record of group in one transaction, or none.
 func (l *SQLiteAccessLog) commitAll(group []*recordRequest) error {
 	ctx := context.Background()
+	// Before the transaction: on SQLite it holds the one connection.
+	if err := l.prepareInserts(ctx); err != nil {
+		return err
+	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	ins, err := prepareRecordInserts(ctx, tx)
-	if err != nil {
-		_ = tx.Rollback()
-		return err
-	}
+	ins := recordInserts{record: tx.StmtContext(ctx, l.prepared.record), client: tx.StmtContext(ctx, l.prepared.client)}
 	defer ins.close()
 	for _, r := range group {
 		if err := ins.insert(ctx, r); err != nil {
@@ -290,7 +297,7 @@ func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 }
 
 // insertRecord writes one record and its clients.
-// recordInserts are the two inserts of a record, prepared once a group.
+// recordInserts are the two inserts of a record.
 type recordInserts struct {
 	record, client *sql.Stmt
 }
@@ -302,17 +309,24 @@ const (
 	insertRecordClientSQL = `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`
 )
 
-func prepareRecordInserts(ctx context.Context, tx *sql.Tx) (recordInserts, error) {
-	record, err := tx.PrepareContext(ctx, insertRecordSQL)
-	if err != nil {
-		return recordInserts{}, err
+// prepareInserts prepares the inserts on the database once (only the
+// writer calls it): preparing them in every group's transaction parsed
+// them anew each time.
+func (l *SQLiteAccessLog) prepareInserts(ctx context.Context) error {
+	if l.prepared != nil {
+		return nil
 	}
-	client, err := tx.PrepareContext(ctx, insertRecordClientSQL)
+	record, err := l.db.PrepareContext(ctx, insertRecordSQL)
+	if err != nil {
+		return err
+	}
+	client, err := l.db.PrepareContext(ctx, insertRecordClientSQL)
 	if err != nil {
 		_ = record.Close()
-		return recordInserts{}, err
+		return err
 	}
-	return recordInserts{record: record, client: client}, nil
+	l.prepared = &recordInserts{record: record, client: client}
+	return nil
 }
 
 func (s recordInserts) close() {

@@ -21,9 +21,11 @@ import (
 //   - clinic admins, institute admins and auditors: clients of a clinic in
 //     which they hold that role now (else not found).
 //
-// Memberships are read from the organization's streams on every request,
-// so a provider taken off a team loses access at once, whatever their
-// token says.
+// Memberships are read from the organization's streams, so a provider
+// taken off a team loses access at once, whatever their token says. What
+// was read is reused (clientFacts, sessionHeader) only while the change
+// tracker, having read the log up to its head as of the request, has seen
+// no event since that could change it (view_cache.go).
 
 // sessionHeader is whom a session belongs to, and how far its stream is.
 type sessionHeader struct {
@@ -34,6 +36,10 @@ type sessionHeader struct {
 	// has applied Position shows everything written to the session.
 	Version  int64
 	Position int64
+	// seenAt is the change tracker's position when the stream was read
+	// (-1: unknown): the header is current while the tracker has seen no
+	// event of the session after it.
+	seenAt int64
 }
 
 func careSessionNotFound() error { return domain.NotFound("session-not-found", "no such session") }
@@ -47,11 +53,25 @@ func careAssignmentNotFound() error {
 // before is read from its last known version on, so a read of a long
 // session costs one indexed look-up, not its whole stream.
 func (c *careRoutes) session(ctx context.Context, id string) (sessionHeader, error) {
+	return c.sessionHeader(ctx, id, false)
+}
+
+// sessionHeader is session, answered from memory when current (the
+// change tracker has read the log up to its head as of this request) and
+// the tracker saw no event of the session since its header was read.
+func (c *careRoutes) sessionHeader(ctx context.Context, id string, current bool) (sessionHeader, error) {
 	stream := eventstore.NewStreamID(care.StreamType, id)
 	if stream.Validate() != nil {
 		return sessionHeader{}, careSessionNotFound()
 	}
 	h, known := c.heads.get(id)
+	if current && known && h.seenAt >= 0 && c.cache.tracker.sessionUnchangedSince(id, h.seenAt) {
+		return h, nil
+	}
+	seenAt, ok := c.cache.tracker.position()
+	if !ok {
+		seenAt = -1
+	}
 	recs, err := c.store.ReadStream(ctx, stream, h.Version+1)
 	if err != nil {
 		return sessionHeader{}, fmt.Errorf("read %s: %w", stream, err)
@@ -72,8 +92,9 @@ func (c *careRoutes) session(ctx context.Context, id string) (sessionHeader, err
 	if len(recs) > 0 {
 		last := recs[len(recs)-1]
 		h.Version, h.Position = last.Version, last.Position
-		c.heads.put(h)
 	}
+	h.seenAt = seenAt
+	c.heads.put(h)
 	return h, nil
 }
 
@@ -104,7 +125,7 @@ func (s *sessionHeads) get(id string) (sessionHeader, bool) {
 func (s *sessionHeads) put(h sessionHeader) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.heads[h.ID]; ok && old.Version >= h.Version {
+	if old, ok := s.heads[h.ID]; ok && (old.Version > h.Version || old.Version == h.Version && old.seenAt >= h.seenAt) {
 		return
 	}
 	if len(s.heads) >= s.max {
@@ -124,12 +145,18 @@ func (s *sessionHeads) put(h sessionHeader) {
 // reads only what their clinic role allows (the oversight routes), and an
 // institute or system admin nothing.
 func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID string, notFound error) (string, error) {
+	return c.mayReadClientAt(ctx, p, clientID, notFound, c.trackerCurrent(ctx))
+}
+
+// mayReadClientAt is mayReadClient; current says the change tracker has
+// read the log up to its head as of this request (trackerCurrent).
+func (c *careRoutes) mayReadClientAt(ctx context.Context, p Principal, clientID string, notFound error, current bool) (string, error) {
 	note := accessNoteFrom(ctx)
 	if p.Role == domain.RoleClient {
 		if p.ActorID != clientID {
 			return "", notFound
 		}
-		facts, err := c.cfg.Directory.ClientFacts(ctx, clientID)
+		facts, err := c.clientFacts(ctx, clientID, current)
 		if err != nil {
 			if domain.KindOf(err) == domain.KindNotFound {
 				return "", notFound
@@ -139,7 +166,7 @@ func (c *careRoutes) mayReadClient(ctx context.Context, p Principal, clientID st
 		note.set(BasisSelf, nil)
 		return facts.ClinicID, nil
 	}
-	facts, err := c.cfg.Directory.ClientFacts(ctx, clientID)
+	facts, err := c.clientFacts(ctx, clientID, current)
 	if err != nil {
 		if domain.KindOf(err) == domain.KindNotFound {
 			return "", notFound
@@ -204,11 +231,12 @@ func (c *careRoutes) clinicRoles(ctx context.Context, clinicID, userID string) (
 
 // readableSession finds a session and checks p may read it.
 func (c *careRoutes) readableSession(r *http.Request, p Principal, id string) (sessionHeader, error) {
-	h, err := c.session(r.Context(), id)
+	current := c.trackerCurrent(r.Context())
+	h, err := c.sessionHeader(r.Context(), id, current)
 	if err != nil {
 		return sessionHeader{}, err
 	}
-	if _, err := c.mayReadClient(r.Context(), p, h.ClientID, careSessionNotFound()); err != nil {
+	if _, err := c.mayReadClientAt(r.Context(), p, h.ClientID, careSessionNotFound(), current); err != nil {
 		return sessionHeader{}, err
 	}
 	return h, nil
@@ -222,9 +250,16 @@ func (c *careRoutes) readableSession(r *http.Request, p Principal, id string) (s
 // false 404.
 func (c *careRoutes) assignmentSession(r *http.Request, id string) (string, error) {
 	ctx := r.Context()
+	if sessionID, ok := c.cache.assignments.get(id); ok {
+		return sessionID, nil
+	}
 	sessionID, found, err := lookupAssignment(ctx, c.cfg.Views, id)
-	if err != nil || found {
-		return sessionID, err
+	if err != nil {
+		return "", err
+	}
+	if found {
+		c.cache.assignments.put(id, sessionID)
+		return sessionID, nil
 	}
 	head, err := c.store.HeadPosition(ctx)
 	if err != nil {
@@ -245,6 +280,7 @@ func (c *careRoutes) assignmentSession(r *http.Request, id string) (string, erro
 	if !found {
 		return "", careAssignmentNotFound()
 	}
+	c.cache.assignments.put(id, sessionID)
 	return sessionID, nil
 }
 
@@ -255,14 +291,15 @@ func (c *careRoutes) readableAssignment(r *http.Request, p Principal, id string)
 	if err != nil {
 		return sessionHeader{}, err
 	}
-	h, err := c.session(r.Context(), sessionID)
+	current := c.trackerCurrent(r.Context())
+	h, err := c.sessionHeader(r.Context(), sessionID, current)
 	if err != nil {
 		if domain.KindOf(err) == domain.KindNotFound {
 			return sessionHeader{}, careAssignmentNotFound()
 		}
 		return sessionHeader{}, err
 	}
-	if _, err := c.mayReadClient(r.Context(), p, h.ClientID, careAssignmentNotFound()); err != nil {
+	if _, err := c.mayReadClientAt(r.Context(), p, h.ClientID, careAssignmentNotFound(), current); err != nil {
 		return sessionHeader{}, err
 	}
 	return h, nil
@@ -278,6 +315,12 @@ type access struct {
 // answer records the read in the access log, then sends body. If the
 // record cannot be made durable, nothing is sent: no record, no PHI.
 func (c *careRoutes) answer(w http.ResponseWriter, r *http.Request, a access, body any) {
+	c.answerFrom(w, r, a, nil, body)
+}
+
+// answerFrom is answer for a body made from a cached value: its encoding
+// is kept with the value's (bodies; nil encodes every time).
+func (c *careRoutes) answerFrom(w http.ResponseWriter, r *http.Request, a access, bodies *encodedBodies, body any) {
 	p, ok := PrincipalFrom(r.Context())
 	if !ok {
 		WriteError(w, r, Unauthorized("this route needs an access token", ""))
@@ -298,5 +341,17 @@ func (c *careRoutes) answer(w http.ResponseWriter, r *http.Request, a access, bo
 		WriteError(w, r, fmt.Errorf("record access: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	if bodies == nil {
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
+	raw, err := bodies.encode(bodyShape(r, p), body)
+	if err != nil {
+		WriteError(w, r, fmt.Errorf("encode the answer: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(raw)
 }

@@ -172,6 +172,7 @@ type careRoutes struct {
 	newID   func() string
 	maxWait time.Duration
 	heads   *sessionHeads
+	cache   *viewCaches
 }
 
 // registerCareRoutes registers the care routes on rt. cfg must have passed
@@ -185,6 +186,7 @@ func registerCareRoutes(rt *Router, cfg CareConfig, store eventstore.Store, cloc
 	if c.maxWait == 0 {
 		c.maxWait = DefaultFreshnessWait
 	}
+	c.cache = newViewCaches(store, c.knownSessionClient)
 	routes := map[string]http.HandlerFunc{
 		"POST /v1/sessions":                             c.scheduleSessions,
 		"GET /v1/sessions/{sessionId}":                  c.getSession,

@@ -52,6 +52,7 @@ type careWorld struct {
 	db     *projections.DB
 	runner *projections.Runner
 	access *SQLiteAccessLog
+	sealer *viewstest.Sealer // the read models' (Destroy: as a forgotten client's)
 	server *Server
 	tokens *Tokens
 
@@ -83,7 +84,8 @@ func newCareWorld(t testing.TB, adjust ...func(*CareConfig)) *careWorld {
 	dir := t.TempDir()
 	w.db, err = projections.OpenDB(ctx, filepath.Join(dir, "views.db"))
 	require.NoError(t, err)
-	phi, err := views.All(reg, viewstest.NewSealer())
+	w.sealer = viewstest.NewSealer()
+	phi, err := views.All(reg, w.sealer)
 	require.NoError(t, err)
 	all := append(phi, audit.NewTrail(), NewAssignmentIndex())
 	w.runner, err = projections.NewRunner(store, w.db, nil, all...)

@@ -18,27 +18,52 @@ import (
 
 // sessionDetail reads the care team's view of a session at least as
 // fresh as the session's last write and minPos.
-func (c *careRoutes) sessionDetail(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.SessionDetail, error) {
+// The answers made from it are kept with it when it is cached (bodies).
+func (c *careRoutes) sessionDetail(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.SessionDetail, *encodedBodies, error) {
 	if err := c.await(w, r, views.SessionViewProjection, h.Position, minPos); err != nil {
-		return views.SessionDetail{}, err
+		return views.SessionDetail{}, nil, err
 	}
-	s, err := views.SessionView(r.Context(), c.cfg.Views, h.ID)
+	if s, bodies, ok := c.cache.sessions.get(h.ID, atVersion[views.SessionDetail](h.Version)); ok {
+		return s, bodies, nil
+	}
+	ctx, keys := views.WithKeyProbe(r.Context())
+	s, err := views.SessionView(ctx, c.cfg.Views, h.ID)
 	if errors.Is(err, views.ErrNotFound) {
-		return views.SessionDetail{}, c.notYetProjected()
+		return views.SessionDetail{}, nil, c.notYetProjected()
 	}
-	return s, err
+	var bodies *encodedBodies
+	if err == nil && w.Header().Get(HeaderFresh) == "true" {
+		// The read model had applied the header's last event: s shows
+		// version h.Version (or a later one, which a later header names).
+		bodies = c.cache.sessions.put(h.ID, cachedView[views.SessionDetail]{stamp: h.Version, value: s, keys: keys})
+	}
+	return s, bodies, err
+}
+
+// atVersion: an entry of a session's view is served while its stream is
+// at the version the entry shows.
+func atVersion[V any](version int64) func(cachedView[V]) bool {
+	return func(e cachedView[V]) bool { return e.stamp == version }
 }
 
 // clientSession reads the client's view of one of their sessions.
-func (c *careRoutes) clientSession(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.ClientSession, error) {
+func (c *careRoutes) clientSession(w http.ResponseWriter, r *http.Request, h sessionHeader, minPos int64) (views.ClientSession, *encodedBodies, error) {
 	if err := c.await(w, r, views.ClientSessionsProjection, h.Position, minPos); err != nil {
-		return views.ClientSession{}, err
+		return views.ClientSession{}, nil, err
 	}
-	s, err := views.ClientSessionDetail(r.Context(), c.cfg.Views, h.ClientID, h.ID)
+	if s, bodies, ok := c.cache.clientSessions.get(h.ID, atVersion[views.ClientSession](h.Version)); ok {
+		return s, bodies, nil
+	}
+	ctx, keys := views.WithKeyProbe(r.Context())
+	s, err := views.ClientSessionDetail(ctx, c.cfg.Views, h.ClientID, h.ID)
 	if errors.Is(err, views.ErrNotFound) {
-		return views.ClientSession{}, c.notYetProjected()
+		return views.ClientSession{}, nil, c.notYetProjected()
 	}
-	return s, err
+	var bodies *encodedBodies
+	if err == nil && w.Header().Get(HeaderFresh) == "true" {
+		bodies = c.cache.clientSessions.put(h.ID, cachedView[views.ClientSession]{stamp: h.Version, value: s, keys: keys})
+	}
+	return s, bodies, err
 }
 
 // notYetProjected: the session is in the store but not yet in the read
@@ -106,16 +131,16 @@ func (c *careRoutes) getSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Role == domain.RoleClient {
-		s, err := c.clientSession(w, r, h, minPos)
+		s, bodies, err := c.clientSession(w, r, h, minPos)
 		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
 		sessionETag(w, h)
-		c.answer(w, r, sessionAccess(h), s)
+		c.answerFrom(w, r, sessionAccess(h), bodies, s)
 		return
 	}
-	s, err := c.sessionDetail(w, r, h, minPos)
+	s, bodies, err := c.sessionDetail(w, r, h, minPos)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -126,7 +151,7 @@ func (c *careRoutes) getSession(w http.ResponseWriter, r *http.Request) {
 		s.Discussion, s.Notes = nil, nil
 	}
 	sessionETag(w, h)
-	c.answer(w, r, sessionAccess(h), s)
+	c.answerFrom(w, r, sessionAccess(h), bodies, s)
 }
 
 // sessionETag tags a session read that shows the session's last write
@@ -149,35 +174,39 @@ func (c *careRoutes) listMessages(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	var posts []views.Post
+	var (
+		posts  []views.Post
+		bodies *encodedBodies
+	)
 	if p.Role == domain.RoleClient {
-		s, err := c.clientSession(w, r, h, minPos)
+		s, b, err := c.clientSession(w, r, h, minPos)
 		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		posts = s.Messages
+		posts, bodies = s.Messages, b
 	} else {
-		s, err := c.sessionDetail(w, r, h, minPos)
+		s, b, err := c.sessionDetail(w, r, h, minPos)
 		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		posts = s.Messages
+		posts, bodies = s.Messages, b
 	}
-	answerPage(c, w, r, sessionAccess(h), posts, postID)
+	answerPage(c, w, r, sessionAccess(h), bodies, posts, postID)
 }
 
 func postID(p views.Post) string { return p.ID }
 
 // answerPage answers the caller's page of items (ParsePage) and records
-// the read.
-func answerPage[T any](c *careRoutes, w http.ResponseWriter, r *http.Request, a access, items []T, id func(T) string) {
+// the read; bodies are the answers made from the cached value items come
+// from (nil: none).
+func answerPage[T any](c *careRoutes, w http.ResponseWriter, r *http.Request, a access, bodies *encodedBodies, items []T, id func(T) string) {
 	page, err := ParsePage(r)
 	if err == nil {
 		var out PageResponse[T]
 		if out, err = pageByID(items, page, id); err == nil {
-			c.answer(w, r, a, out)
+			c.answerFrom(w, r, a, bodies, out)
 			return
 		}
 	}
@@ -198,12 +227,12 @@ func (c *careRoutes) listTeamPosts(w http.ResponseWriter, r *http.Request, pick 
 		WriteError(w, r, err)
 		return
 	}
-	s, err := c.sessionDetail(w, r, h, minPos)
+	s, bodies, err := c.sessionDetail(w, r, h, minPos)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	answerPage(c, w, r, sessionAccess(h), pick(s), postID)
+	answerPage(c, w, r, sessionAccess(h), bodies, pick(s), postID)
 }
 
 func (c *careRoutes) listDiscussion(w http.ResponseWriter, r *http.Request) {
@@ -230,38 +259,39 @@ func (v assignmentView) feedback() []views.FeedbackThread {
 	return v.Team.Feedback
 }
 
-// readAssignment reads an assignment p may see.
-func (c *careRoutes) readAssignment(w http.ResponseWriter, r *http.Request, p Principal, minPos int64) (sessionHeader, assignmentView, error) {
+// readAssignment reads an assignment p may see, with the answers made
+// from the cached session it is read from (nil: none).
+func (c *careRoutes) readAssignment(w http.ResponseWriter, r *http.Request, p Principal, minPos int64) (sessionHeader, assignmentView, *encodedBodies, error) {
 	id := r.PathValue("assignmentId")
 	h, err := c.readableAssignment(r, p, id)
 	if err != nil {
-		return sessionHeader{}, assignmentView{}, err
+		return sessionHeader{}, assignmentView{}, nil, err
 	}
 	out := assignmentView{SessionID: h.ID}
 	if p.Role == domain.RoleClient {
-		s, err := c.clientSession(w, r, h, minPos)
+		s, bodies, err := c.clientSession(w, r, h, minPos)
 		if err != nil {
-			return sessionHeader{}, assignmentView{}, err
+			return sessionHeader{}, assignmentView{}, nil, err
 		}
 		for i := range s.Assignments {
 			if s.Assignments[i].ID == id {
 				out.Client = &s.Assignments[i]
-				return h, out, nil
+				return h, out, bodies, nil
 			}
 		}
-		return sessionHeader{}, assignmentView{}, c.notYetProjected()
+		return sessionHeader{}, assignmentView{}, nil, c.notYetProjected()
 	}
-	s, err := c.sessionDetail(w, r, h, minPos)
+	s, bodies, err := c.sessionDetail(w, r, h, minPos)
 	if err != nil {
-		return sessionHeader{}, assignmentView{}, err
+		return sessionHeader{}, assignmentView{}, nil, err
 	}
 	for i := range s.Assignments {
 		if s.Assignments[i].ID == id {
 			out.Team = &s.Assignments[i]
-			return h, out, nil
+			return h, out, bodies, nil
 		}
 	}
-	return sessionHeader{}, assignmentView{}, c.notYetProjected()
+	return sessionHeader{}, assignmentView{}, nil, c.notYetProjected()
 }
 
 func (c *careRoutes) getAssignment(w http.ResponseWriter, r *http.Request) {
@@ -270,12 +300,12 @@ func (c *careRoutes) getAssignment(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	h, v, err := c.readAssignment(w, r, p, minPos)
+	h, v, bodies, err := c.readAssignment(w, r, p, minPos)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	c.answer(w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), v)
+	c.answerFrom(w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), bodies, v)
 }
 
 // listComments answers the assignment's feedback threads with their
@@ -286,12 +316,12 @@ func (c *careRoutes) listComments(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	h, v, err := c.readAssignment(w, r, p, minPos)
+	h, v, bodies, err := c.readAssignment(w, r, p, minPos)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	answerPage(c, w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), v.feedback(),
+	answerPage(c, w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), bodies, v.feedback(),
 		func(f views.FeedbackThread) string { return f.ID })
 }
 
@@ -314,12 +344,13 @@ func (c *careRoutes) clientSessions(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	list, err := views.ClientSessions(r.Context(), c.cfg.Views, clientID)
+	list, bodies, err := c.clientSessionList(r.Context(), clientID, minPos)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	c.answer(w, r, access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}}, list)
+	c.answerFrom(w, r, access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}},
+		bodies, list)
 }
 
 // clientScores answers a client's scores on one book (?bookId=).
@@ -376,8 +407,7 @@ func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	inbox, err := views.ReadInbox(r.Context(), c.cfg.Views, providerID, c.clock(),
-		views.InboxPage{Limit: page.Limit, After: page.After})
+	inbox, bodies, err := c.readInbox(r.Context(), providerID, views.InboxPage{Limit: page.Limit, After: page.After}, minPos)
 	if errors.Is(err, views.ErrBadInboxCursor) {
 		err = invalidCursor()
 	}
@@ -393,7 +423,7 @@ func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
 	if inbox.Next != "" {
 		out.NextCursor = EncodeCursor(inbox.Next)
 	}
-	c.answer(w, r, access{clients: clients, objects: map[string]string{"providerId": providerID}}, out)
+	c.answerFrom(w, r, access{clients: clients, objects: map[string]string{"providerId": providerID}}, bodies, out)
 }
 
 // inboxPage is one page of a provider's inbox: its counts cover all of it.

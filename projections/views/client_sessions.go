@@ -315,6 +315,7 @@ func ClientSessions(ctx context.Context, db *projections.DB, clientID string) (C
 	if err != nil {
 		return ClientSessionList{}, fmt.Errorf("views: sessions of client %s: %w", clientID, err)
 	}
+	c = probing(ctx, c)
 	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		sessions, err := readClientSessions(ctx, db, c, tx, t, clientID, "")
 		if err != nil {
@@ -352,6 +353,7 @@ func ClientSessionDetail(ctx context.Context, db *projections.DB, clientID, sess
 	if err != nil {
 		return ClientSession{}, fmt.Errorf("views: session %s of client %s: %w", sessionID, clientID, err)
 	}
+	c = probing(ctx, c)
 	err = db.Read(ctx, ClientSessionsProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		sessions, err := readClientSessions(ctx, db, c, tx, t, clientID, sessionID)
 		if err != nil {

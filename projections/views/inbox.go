@@ -370,6 +370,7 @@ func ReadInbox(ctx context.Context, db *projections.DB, providerID string, now t
 	if err != nil {
 		return ProviderInbox{}, fmt.Errorf("views: inbox of %s: %w", providerID, err)
 	}
+	c = probing(ctx, c)
 	var rows []inboxRow
 	err = db.Read(ctx, InboxProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var inactive int

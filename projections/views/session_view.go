@@ -350,6 +350,7 @@ func SessionView(ctx context.Context, db *projections.DB, sessionID string) (Ses
 	if err != nil {
 		return SessionDetail{}, fmt.Errorf("views: session %s: %w", sessionID, err)
 	}
+	c = probing(ctx, c)
 	err = db.Read(ctx, SessionViewProjection, func(tx *sql.Tx, t projections.TableNames) error {
 		var (
 			start, end                              int64
