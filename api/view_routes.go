@@ -86,6 +86,17 @@ func readParams(r *http.Request) (Principal, int64, error) {
 	return p, minPos, err
 }
 
+// readListParams is readParams plus the page asked for, so that a bad
+// limit or cursor is refused before anything is read.
+func readListParams(r *http.Request) (Principal, int64, Page, error) {
+	p, minPos, err := readParams(r)
+	if err != nil {
+		return Principal{}, 0, Page{}, err
+	}
+	page, err := ParsePage(r)
+	return p, minPos, page, err
+}
+
 func sessionAccess(h sessionHeader, extra ...string) access {
 	objects := map[string]string{"sessionId": h.ID}
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -164,7 +175,7 @@ func sessionETag(w http.ResponseWriter, h sessionHeader) {
 
 // listMessages: the session's messages, for its client and care team.
 func (c *careRoutes) listMessages(w http.ResponseWriter, r *http.Request) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -193,31 +204,28 @@ func (c *careRoutes) listMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		posts, bodies = s.Messages, b
 	}
-	answerPage(c, w, r, sessionAccess(h), bodies, posts, postID)
+	answerPage(c, w, r, sessionAccess(h), bodies, posts, page, postID)
 }
 
 func postID(p views.Post) string { return p.ID }
 
-// answerPage answers the caller's page of items (ParsePage) and records
-// the read; bodies are the answers made from the cached value items come
-// from (nil: none).
-func answerPage[T any](c *careRoutes, w http.ResponseWriter, r *http.Request, a access, bodies *encodedBodies, items []T, id func(T) string) {
-	page, err := ParsePage(r)
-	if err == nil {
-		var out PageResponse[T]
-		if out, err = pageByID(items, page, id); err == nil {
-			c.answerFrom(w, r, a, bodies, out)
-			return
-		}
+// answerPage answers the caller's page of items and records the read;
+// bodies are the answers made from the cached value items come from (nil:
+// none).
+func answerPage[T any](c *careRoutes, w http.ResponseWriter, r *http.Request, a access, bodies *encodedBodies, items []T, page Page, id func(T) string) {
+	out, err := pageByID(items, page, id)
+	if err != nil {
+		WriteError(w, r, err)
+		return
 	}
-	WriteError(w, r, err)
+	c.answerFrom(w, r, a, bodies, out)
 }
 
 // listTeamPosts answers the discussion or the notes: the care team's
 // alone (the route admits providers only, and the provider must be on the
 // client's team).
 func (c *careRoutes) listTeamPosts(w http.ResponseWriter, r *http.Request, pick func(views.SessionDetail) []views.Post) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -232,7 +240,7 @@ func (c *careRoutes) listTeamPosts(w http.ResponseWriter, r *http.Request, pick 
 		WriteError(w, r, err)
 		return
 	}
-	answerPage(c, w, r, sessionAccess(h), bodies, pick(s), postID)
+	answerPage(c, w, r, sessionAccess(h), bodies, pick(s), page, postID)
 }
 
 func (c *careRoutes) listDiscussion(w http.ResponseWriter, r *http.Request) {
@@ -311,7 +319,7 @@ func (c *careRoutes) getAssignment(w http.ResponseWriter, r *http.Request) {
 // listComments answers the assignment's feedback threads with their
 // comments.
 func (c *careRoutes) listComments(w http.ResponseWriter, r *http.Request) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -321,15 +329,22 @@ func (c *careRoutes) listComments(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	answerPage(c, w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), bodies, v.feedback(),
+	answerPage(c, w, r, sessionAccess(h, "assignmentId", r.PathValue("assignmentId")), bodies, v.feedback(), page,
 		func(f views.FeedbackThread) string { return f.ID })
 }
 
 func careClientNotFound() error { return domain.NotFound("client-not-found", "no such client") }
 
-// clientSessions lists a client's sessions (as the client sees them).
+// clientSessions lists a client's sessions (as the client sees them),
+// grouped by state with at most a page of each group, or with ?state= one
+// group, a page at a time.
 func (c *careRoutes) clientSessions(w http.ResponseWriter, r *http.Request) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	state, err := readSessionGroup(r, page)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -349,13 +364,68 @@ func (c *careRoutes) clientSessions(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	c.answerFrom(w, r, access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}},
-		bodies, list)
+	a := access{clinicID: clinicID, clients: []string{clientID}, objects: map[string]string{"clientId": clientID}}
+	if state != "" {
+		answerPage(c, w, r, a, bodies, *sessionGroups(&list)[state], page, clientSessionID)
+		return
+	}
+	out := clientSessionsPage{ClientSessionList: list}
+	for name, group := range sessionGroups(&out.ClientSessionList) {
+		cut, err := pageByID(*group, page, clientSessionID)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		*group = cut.Items
+		if cut.NextCursor != "" {
+			if out.Next == nil {
+				out.Next = map[string]string{}
+			}
+			out.Next[name] = cut.NextCursor
+		}
+	}
+	c.answerFrom(w, r, a, bodies, out)
+}
+
+// clientSessionsPage is a client's sessions by state, each group cut to
+// the page size; Next holds, for each group that was cut, the cursor of
+// its next page (asked for with ?state=<group>&cursor=).
+type clientSessionsPage struct {
+	views.ClientSessionList
+	Next map[string]string `json:"next,omitempty"`
+}
+
+func clientSessionID(s views.ClientSession) string { return s.ID }
+
+// sessionGroups names the groups of a client's session list.
+func sessionGroups(l *views.ClientSessionList) map[string]*[]views.ClientSession {
+	return map[string]*[]views.ClientSession{
+		"upcoming": &l.Upcoming, "active": &l.Active, "closed": &l.Closed, "cancelled": &l.Cancelled,
+	}
+}
+
+// readSessionGroup reads ?state=, the group of a client's sessions to page
+// through ("" for all groups). A cursor belongs to one group, so it needs
+// one.
+func readSessionGroup(r *http.Request, page Page) (string, error) {
+	state := r.URL.Query().Get("state")
+	if state == "" {
+		if page.After != "" {
+			return "", badRequest(SlugInvalidRequest, "a cursor pages through one group of sessions: add state",
+				FieldError{Field: "state", Message: "name the group the cursor belongs to (next.<group> of the list)", Slug: "required"})
+		}
+		return "", nil
+	}
+	if _, ok := sessionGroups(&views.ClientSessionList{})[state]; !ok {
+		return "", badRequest(SlugInvalidRequest, "state must be upcoming, active, closed or cancelled",
+			FieldError{Field: "state", Message: "one of upcoming, active, closed, cancelled", Slug: "invalid-state"})
+	}
+	return state, nil
 }
 
 // clientScores answers a client's scores on one book (?bookId=).
 func (c *careRoutes) clientScores(w http.ResponseWriter, r *http.Request) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -381,14 +451,26 @@ func (c *careRoutes) clientScores(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	points, err := pageByID(series.Points, page, func(p views.ScorePoint) string { return p.AssignmentID })
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	series.Points = points.Items
 	c.answer(w, r, access{clinicID: clinicID, clients: []string{clientID},
-		objects: map[string]string{"clientId": clientID, "bookId": bookID}}, series)
+		objects: map[string]string{"clientId": clientID, "bookId": bookID}}, scoresPage{ScoreSeries: series, NextCursor: points.NextCursor})
+}
+
+// scoresPage is a page of a client's scores on one book, oldest first.
+type scoresPage struct {
+	views.ScoreSeries
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // providerInbox answers a provider's own inbox; anyone else's is not
 // found.
 func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
-	p, minPos, err := readParams(r)
+	p, minPos, page, err := readListParams(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -399,11 +481,6 @@ func (c *careRoutes) providerInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.await(w, r, views.InboxProjection, minPos); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	page, err := ParsePage(r)
-	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
