@@ -152,7 +152,9 @@ func liveLag(b *testing.B, reg *codec.Registry, storePath string, rate int) {
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: storePath}, eventstore.Options{Types: reg})
 	require.NoError(b, err)
 	defer func() { require.NoError(b, store.Close()) }()
-	deps := commands.Deps{Store: store, Codec: reg, Clock: time.Now, NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) }}
+	// The commands run as in the service (cmd/careflow), with a stream cache.
+	deps := commands.Deps{Store: store, Codec: reg, Clock: time.Now, NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) },
+		Streams: commands.NewStreamCache(0)}
 	org := commands.NewOrganization(deps)
 	careCmds := commands.NewCare(deps, org)
 	provider, sessions := liveClinic(b, org, careCmds)
