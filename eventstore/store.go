@@ -40,7 +40,10 @@ type Store interface {
 	// or when handle returns an error (with that error).
 	Subscribe(ctx context.Context, afterPosition int64, handle func(RecordedEvent) error) error
 
-	// HeadPosition is the position of the last committed event (0 if none).
+	// HeadPosition is the position of the last committed event (0 if none)
+	// that readers may see. It is never past a commit, but may trail one
+	// for a moment: PostgreSQL holds it below transactions still running
+	// that could commit below it.
 	HeadPosition(ctx context.Context) (int64, error)
 
 	Close() error
