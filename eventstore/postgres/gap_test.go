@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
-	"slices"
 	"time"
 
 	"github.com/stretchr/testify/assert"
