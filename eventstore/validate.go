@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,20 @@ const MaxEventsPerAppend = 10_000
 // and fills in event ids and schema versions. It returns the command id the
 // events share ("" for none). Backends call it before touching storage.
 func PrepareAppend(ctx context.Context, opts Options, stream StreamID, expected ExpectedVersion, events []NewEvent) (string, error) {
+	return prepareAppend(ctx, opts, stream, expected, events, true)
+}
+
+// PrepareAppendStoreParsesJSON is PrepareAppend for a backend whose storage
+// parses every event's data as JSON when it writes it and refuses what does
+// not parse (PostgreSQL's jsonb): it checks that each body is shaped as an
+// object ({...}) but does not parse it, and the backend reports a body its
+// storage refused as ErrInvalidEvent. Parsing every body twice was a third
+// of the client's CPU per event in batched PostgreSQL appends.
+func PrepareAppendStoreParsesJSON(ctx context.Context, opts Options, stream StreamID, expected ExpectedVersion, events []NewEvent) (string, error) {
+	return prepareAppend(ctx, opts, stream, expected, events, false)
+}
+
+func prepareAppend(ctx context.Context, opts Options, stream StreamID, expected ExpectedVersion, events []NewEvent, parseJSON bool) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -46,7 +61,7 @@ func PrepareAppend(ctx context.Context, opts Options, stream StreamID, expected 
 		if opts.Types != nil && !opts.Types.KnowsType(e.Type, e.SchemaVersion) {
 			return "", fmt.Errorf("%w: %q schema version %d", ErrUnknownEventType, e.Type, e.SchemaVersion)
 		}
-		if !isJSONObject(e.Data) {
+		if !isJSONObject(e.Data, parseJSON) {
 			return "", fmt.Errorf("%w: event %d (%s) data is not a JSON object", ErrInvalidEvent, i, e.Type)
 		}
 		if e.Metadata.CommandID != commandID {
@@ -59,18 +74,14 @@ func PrepareAppend(ctx context.Context, opts Options, stream StreamID, expected 
 	return commandID, nil
 }
 
-func isJSONObject(data []byte) bool {
-	for _, c := range data {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '{':
-			return json.Valid(data)
-		default:
-			return false
-		}
+// isJSONObject reports whether data is a JSON object: whether it parses,
+// when parse is set, and otherwise only whether it is shaped as one.
+func isJSONObject(data []byte, parse bool) bool {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) < 2 || trimmed[0] != '{' || trimmed[len(trimmed)-1] != '}' {
+		return false
 	}
-	return false
+	return !parse || json.Valid(data)
 }
 
 // CheckRead validates ReadStream/ReadAll/Subscribe arguments.

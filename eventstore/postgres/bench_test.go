@@ -167,9 +167,11 @@ const rawSchema = `CREATE TABLE raw_events (
 	clinic_id      text        NOT NULL,
 	occurred_at    timestamptz,
 	recorded_at    timestamptz NOT NULL,
+	first_of_command boolean   NOT NULL,
 	UNIQUE (stream_type, stream_id, version)
 );
-CREATE INDEX raw_events_by_command ON raw_events (stream_type, stream_id, command_id) WHERE command_id <> ''`
+CREATE UNIQUE INDEX raw_events_command_once ON raw_events (stream_type, stream_id, command_id)
+	WHERE command_id <> '' AND first_of_command`
 
 func openRaw(b *testing.B) *pgxpool.Pool {
 	ctx := context.Background()
@@ -193,17 +195,19 @@ func openRaw(b *testing.B) *pgxpool.Pool {
 // rawInsertSQL inserts the rows of unnested arrays, in one statement (so in
 // one transaction).
 const rawInsertSQL = `INSERT INTO raw_events (event_id, stream_type, stream_id, version, type, schema_version, data,
-	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+	first_of_command)
 	SELECT e.id, $1, $2, $3 + e.ord, e.type, 1, e.data::jsonb, e.actor_id, e.actor_role, $4, e.correlation_id,
-		e.causation_id, e.clinic_id, e.occurred_at, e.occurred_at
+		e.causation_id, e.clinic_id, e.occurred_at, e.occurred_at, e.ord = 1
 	FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
 		$13::timestamptz[]) WITH ORDINALITY AS e(id, type, data, actor_id, actor_role, correlation_id, causation_id,
 		clinic_id, occurred_at, ord)`
 
 // rawInsert1SQL is the plain one-row INSERT.
 const rawInsert1SQL = `INSERT INTO raw_events (event_id, stream_type, stream_id, version, type, schema_version, data,
-	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
-	VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $13)`
+	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+	first_of_command)
+	VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $13, true)`
 
 // rawInsert1NotifySQL is rawInsert1SQL with a NOTIFY in the same statement.
 const rawInsert1NotifySQL = `WITH ins AS (` + rawInsert1SQL + ` RETURNING position)

@@ -75,9 +75,18 @@ func SchemaVersion() int {
 // previous version, and concurrent callers wait for each other instead of
 // racing. A database newer than this build is refused.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrateTo(ctx, pool, SchemaVersion())
+}
+
+// migrateTo is Migrate up to schema version target (tests start from an
+// older schema with it).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
+	}
+	if target > len(ms) {
+		return fmt.Errorf("postgres: no schema version %d in this build (%d)", target, len(ms))
 	}
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -101,7 +110,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if current > len(ms) {
 		return fmt.Errorf("postgres: database schema version %d is newer than this build knows (%d)", current, len(ms))
 	}
-	for _, m := range ms[current:] {
+	for _, m := range ms[min(current, target):target] {
 		// No arguments: pgx sends the file with the simple protocol, which
 		// runs several statements.
 		if _, err := tx.Exec(ctx, m.sql); err != nil {

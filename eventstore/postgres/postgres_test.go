@@ -259,3 +259,47 @@ func TestOpenRefusesEventsFromTheFuture(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "pg_resetwal")
 }
+
+// Migration 2 marks the first event of every command stored before it, so
+// a retry of a command written under schema 1 is still answered as a
+// duplicate, and the database refuses to store it twice.
+func TestMigrationMarksCommandsStoredBefore(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, migrateTo(ctx, pool, 1))
+	insert := func(position int64, streamID string, version int64, commandID string) {
+		t.Helper()
+		_, err := pool.Exec(ctx, `INSERT INTO events (position, event_id, stream_type, stream_id, version, type,
+			schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, recorded_at)
+			VALUES ($1, gen_random_uuid(), 'session', $2, $3, 'e', 1, '{}', '', '', $4, '', '', '', now())`,
+			position, streamID, version, commandID)
+		require.NoError(t, err)
+	}
+	insert(1<<16, "a", 1, "cmd-1")
+	insert(1<<16+1, "a", 2, "cmd-1")
+	insert(2<<16, "a", 3, "")
+	insert(3<<16, "a", 4, "cmd-2")
+	insert(4<<16, "b", 1, "cmd-1") // the same command in another stream
+	require.NoError(t, Migrate(ctx, pool))
+
+	rows, err := pool.Query(ctx, `SELECT stream_id || ':' || version FROM events WHERE first_of_command ORDER BY position`)
+	require.NoError(t, err)
+	marked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a:1", "a:4", "b:1"}, marked)
+
+	s, err := Open(ctx, Config{URL: url}, eventstore.Options{})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	retry := storetest.Event("x")
+	retry.Metadata.CommandID = "cmd-1"
+	again, err := s.Append(ctx, eventstore.StreamID{Type: "session", ID: "a"}, eventstore.Exactly(4), []eventstore.NewEvent{retry})
+	require.NoError(t, err)
+	assert.True(t, again.Duplicate)
+	assert.Equal(t, int64(2), again.Version)
+	require.Len(t, again.Events, 2)
+	assert.Equal(t, int64(1<<16+1), again.Events[1].Position)
+}

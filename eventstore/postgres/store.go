@@ -195,7 +195,8 @@ func checkSynchronousCommit(ctx context.Context, conn *pgx.Conn) error {
 // that arrive meanwhile queue for a worker as before.
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events []eventstore.NewEvent) (eventstore.AppendResult, error) {
 	events = slices.Clone(events)
-	commandID, err := eventstore.PrepareAppend(ctx, s.opts, stream, expected, events)
+	// The server parses every body (the data column is jsonb).
+	commandID, err := eventstore.PrepareAppendStoreParsesJSON(ctx, s.opts, stream, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -241,8 +242,14 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 // priorAppend is the result of the append that already stored commandID
 // in stream.
 func (s *Store) priorAppend(ctx context.Context, stream eventstore.StreamID, commandID string) (eventstore.AppendResult, error) {
+	// The command's events are consecutive versions from its first, found
+	// through events_command_once; no other append in the stream has the
+	// same command id (that index refuses it).
 	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> '' ORDER BY version`,
+		WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND version >= (
+			SELECT version FROM events WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3
+				AND command_id <> '' AND first_of_command)
+		ORDER BY version`,
 		stream.Type, stream.ID, commandID)
 	if err != nil {
 		return eventstore.AppendResult{}, readError(ctx, "look up command "+commandID, err)

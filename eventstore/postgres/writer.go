@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -90,14 +91,15 @@ WITH req AS MATERIALIZED (
 			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id), 0) AS v,
 		r.command_id <> '' AND COALESCE((SELECT true FROM events e
 			WHERE e.stream_type = r.stream_type AND e.stream_id = r.stream_id
-				AND e.command_id = r.command_id AND e.command_id <> '' LIMIT 1), false) AS dup
+				AND e.command_id = r.command_id AND e.command_id <> '' AND e.first_of_command LIMIT 1), false) AS dup
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(stream_type, stream_id, command_id, expected, idx)
 ), ins AS (
 	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+		first_of_command)
 	SELECT ` + xidBase + ` + e.ord - 1, e.id, req.stream_type, req.stream_id,
 		req.v + e.n, e.type, e.sv, e.data::jsonb, e.actor_id, e.actor_role, req.command_id, e.correlation_id,
-		e.causation_id, e.clinic_id, e.occurred_at, $5
+		e.causation_id, e.clinic_id, e.occurred_at, $5, e.n = 1
 	FROM unnest($6::bigint[], $7::bigint[], $8::uuid[], $9::text[], $10::int[], $11::text[], $12::text[],
 			$13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[])
 		WITH ORDINALITY AS e(req, n, id, type, sv, data, actor_id, actor_role, correlation_id, causation_id,
@@ -122,19 +124,23 @@ FROM req ORDER BY req.idx`
 // and sends the NOTIFY from its last line: about 30 us less per one-event
 // append in the probe of docs/performance.md (small and noisy).
 //
-// A lone append runs appendLeanSQL first and this one only when that wrote
-// nothing, to learn why.
+// A lone append runs a lean statement first (appendLeanExactSQL or
+// appendLeanSQL) and this one only when that wrote nothing or failed on a
+// unique index, to learn why.
 const appendOneSQL = `
 WITH cur AS MATERIALIZED (
 	SELECT COALESCE((SELECT MAX(version) FROM events
 			WHERE stream_type = $1 AND stream_id = $2), 0) AS v,
 		$3::text <> '' AND EXISTS (SELECT 1 FROM events
-			WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> '') AS dup
+			WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> ''
+				AND first_of_command) AS dup
 ), ins AS (
 	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+		first_of_command)
 	SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, cur.v + e.ord, e.type, e.sv,
-		e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5
+		e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
+		e.ord = 1
 	FROM cur, ` + loneEvents + `
 	WHERE NOT cur.dup AND ($4::bigint < 0 OR cur.v = $4::bigint)
 	RETURNING position
@@ -142,30 +148,77 @@ WITH cur AS MATERIALIZED (
 SELECT cur.v, cur.dup, COALESCE(w.xid, 0), ` + notifyIfWritten + `
 FROM cur, (SELECT (SELECT position >> 16 FROM ins LIMIT 1) AS xid) AS w`
 
-// appendLeanSQL is the first try of a lone append: appendOneSQL's insert
-// on its own, under the same snapshot rule, with the same parameters, that
-// answers only with the rows it wrote (and sends the NOTIFY from them;
-// PostgreSQL folds repeated notifications of a transaction into one). No
-// CTE is materialised and no answer row is built: about 20 us less server
-// time per append than appendOneSQL, which is what separated a lone append
-// from a plain INSERT (docs/performance.md). When the stream is not at the
-// expected version or the command is already stored it writes nothing,
-// and appendOneSQL then tells which (and writes, if the stream moved to the
-// expected version in between).
-const appendLeanSQL = `
+// leanAnyInsert is the insert of a lone append to whatever version its
+// stream is at (AnyVersion): appendOneSQL's insert on its own, under the
+// same snapshot rule, with the same parameters. It does not look the
+// command up: a repeated command fails on the index events_command_once,
+// and appendAlone then runs appendOneSQL, which answers it as a duplicate.
+const leanAnyInsert = `
 INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at)
+	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+	first_of_command)
 SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, cur.v + e.ord, e.type, e.sv,
-	e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5
+	e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
+	e.ord = 1
 FROM (SELECT COALESCE((SELECT MAX(version) FROM events
 		WHERE stream_type = $1 AND stream_id = $2), 0) AS v) AS cur, ` + loneEvents + `
-WHERE ($4::bigint < 0 OR cur.v = $4::bigint)
-	AND NOT ($3::text <> '' AND EXISTS (SELECT 1 FROM events
-		WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> ''))
-RETURNING position, version, ` + leanNotify
+WHERE ($4::bigint < 0 OR cur.v = $4::bigint)`
 
-// leanNotify is appendLeanSQL's NOTIFY.
-const leanNotify = `pg_notify('` + notifyChannel + `', '')`
+// leanExactInsert is the insert of a lone append that expects its stream
+// at version N ($4; 0 for a new stream), the usual case: it inserts
+// versions N+1... if version N is stored (nothing to check when N is 0),
+// and leaves the rest to the unique indexes it writes anyway. When the
+// stream is past N, version N+1 is taken and the insert fails on
+// events_stream_version; a repeated command fails on events_command_once;
+// when version N is not stored (the stream is behind N) it writes nothing.
+// Each of those is rare, and appendAlone then runs appendOneSQL, which says
+// which it is. Both look-ups before the insert (the stream's highest
+// version, and the command) are gone: the highest version is a backward
+// index scan under a LIMIT and cost more than finding one exact version
+// (docs/performance.md). The snapshot rule holds: version N was committed
+// before this statement's snapshot, so by a transaction with a smaller id.
+const leanExactInsert = `
+INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
+	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
+	first_of_command)
+SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, $4::bigint + e.ord, e.type, e.sv,
+	e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
+	e.ord = 1
+FROM ` + loneEvents + `
+WHERE $4::bigint = 0 OR EXISTS (SELECT 1 FROM events
+	WHERE stream_type = $1 AND stream_id = $2 AND version = $4::bigint)`
+
+// The lean statements are a lone append's first try: one of the inserts
+// above, answering only when it wrote, with the first event's position
+// (which carries the transaction id) and version, and sending the NOTIFY.
+// No answer is built for an append that wrote nothing: about 20 us less
+// server time per append than appendOneSQL (docs/performance.md).
+//
+// One event answers with its row (RETURNING). Several answer with one row
+// aggregated in a CTE: returning every row cost the server about 3 us per
+// event, more than the CTE, in batches of 100 (docs/performance.md).
+var (
+	appendLeanSQL           = leanMany(leanAnyInsert)
+	appendLeanExactSQL      = leanMany(leanExactInsert)
+	appendLeanEventSQL      = oneEvent(leanAnyInsert + leanReturning)
+	appendLeanExactEventSQL = oneEvent(leanExactInsert + leanReturning)
+)
+
+const (
+	leanReturning = `
+RETURNING position, version, ` + leanNotify
+	leanNotify = `pg_notify('` + notifyChannel + `', '')`
+	// leanManyAnswer: the group of an aggregate over no rows is dropped by
+	// HAVING, so an insert that wrote nothing answers with no row and sends
+	// no NOTIFY.
+	leanManyAnswer = `
+SELECT MIN(position), MIN(version), ` + leanNotify + ` FROM ins HAVING COUNT(*) > 0`
+)
+
+func leanMany(insert string) string {
+	return `WITH ins AS (` + insert + `
+RETURNING position, version)` + leanManyAnswer
+}
 
 // loneEvents is the events of a lone append, as arrays; loneEvent is the
 // one event of a lone append of one, as plain parameters, so the server
@@ -198,12 +251,8 @@ func withoutNotify(sql string) string {
 	return quiet
 }
 
-// appendOneEventSQL and appendLeanEventSQL are appendOneSQL and
-// appendLeanSQL for one event.
-var (
-	appendOneEventSQL  = oneEvent(appendOneSQL)
-	appendLeanEventSQL = oneEvent(appendLeanSQL)
-)
+// appendOneEventSQL is appendOneSQL for one event.
+var appendOneEventSQL = oneEvent(appendOneSQL)
 
 func oneEvent(sql string) string {
 	one := strings.Replace(sql, loneEvents, loneEvent, 1)
@@ -214,12 +263,41 @@ func oneEvent(sql string) string {
 }
 
 var (
-	appendQuietSQL          = withoutNotify(appendSQL)
-	appendOneQuietSQL       = withoutNotify(appendOneSQL)
-	appendOneEventQuietSQL  = withoutNotify(appendOneEventSQL)
-	appendLeanQuietSQL      = withoutNotify(appendLeanSQL)
-	appendLeanEventQuietSQL = withoutNotify(appendLeanEventSQL)
+	appendQuietSQL               = withoutNotify(appendSQL)
+	appendOneQuietSQL            = withoutNotify(appendOneSQL)
+	appendOneEventQuietSQL       = withoutNotify(appendOneEventSQL)
+	appendLeanQuietSQL           = withoutNotify(appendLeanSQL)
+	appendLeanEventQuietSQL      = withoutNotify(appendLeanEventSQL)
+	appendLeanExactQuietSQL      = withoutNotify(appendLeanExactSQL)
+	appendLeanExactEventQuietSQL = withoutNotify(appendLeanExactEventSQL)
 )
+
+// loneStatements picks a lone append's full and lean statements.
+func loneStatements(oneEvent, exact, quiet bool) (sql, lean string) {
+	switch {
+	case oneEvent && !quiet:
+		sql, lean = appendOneEventSQL, appendLeanEventSQL
+		if exact {
+			lean = appendLeanExactEventSQL
+		}
+	case oneEvent:
+		sql, lean = appendOneEventQuietSQL, appendLeanEventQuietSQL
+		if exact {
+			lean = appendLeanExactEventQuietSQL
+		}
+	case !quiet:
+		sql, lean = appendOneSQL, appendLeanSQL
+		if exact {
+			lean = appendLeanExactSQL
+		}
+	default:
+		sql, lean = appendOneQuietSQL, appendLeanQuietSQL
+		if exact {
+			lean = appendLeanExactQuietSQL
+		}
+	}
+	return sql, lean
+}
 
 // notifyAfterCommitSQL announces commits from its own transaction. It
 // commits asynchronously: it holds NOTIFY's commit lock only for as long as
@@ -231,6 +309,9 @@ const notifyAfterCommitSQL = `BEGIN; SET LOCAL synchronous_commit TO off; ` +
 // group is the arguments of one appendSQL.
 type group struct {
 	reqs []*appendRequest
+	// fullOnly: a lone append's lean statement was refused, so the next
+	// try runs the full statement.
+	fullOnly bool
 	// per append
 	streamTypes, streamIDs, commandIDs []string
 	expected                           []int64
@@ -297,9 +378,9 @@ func loneGroup(r *appendRequest) *group {
 
 // statement is the statement that writes g, its arguments, and for a lone
 // append the lean statement to try first with the same arguments (empty
-// for a group): appendSQL for a group of several appends, appendOneSQL and
-// appendLeanSQL for one, appendOneEventSQL and appendLeanEventSQL for one
-// of one event; without the NOTIFY when quiet.
+// for a group): appendSQL for a group of several appends; for one,
+// appendOneSQL and appendLeanExactSQL (appendLeanSQL for AnyVersion), in
+// their one-event forms for one event; without the NOTIFY when quiet.
 func (g *group) statement(recordedAt time.Time, quiet bool) (sql, lean string, args []any) {
 	if len(g.reqs) > 1 {
 		if quiet {
@@ -311,10 +392,7 @@ func (g *group) statement(recordedAt time.Time, quiet bool) (sql, lean string, a
 	args = make([]any, 0, 15)
 	args = append(args, r.stream.Type, r.stream.ID, r.commandID, int64(r.expected), recordedAt)
 	if len(r.events) == 1 {
-		sql, lean = appendOneEventSQL, appendLeanEventSQL
-		if quiet {
-			sql, lean = appendOneEventQuietSQL, appendLeanEventQuietSQL
-		}
+		sql, lean = loneStatements(true, r.expected != eventstore.AnyVersion, quiet)
 		e := &r.events[0]
 		md := &e.Metadata
 		return sql, lean, append(args, r.ids[0], e.Type, int32(e.SchemaVersion), r.data[0], md.ActorID, md.ActorRole,
@@ -333,10 +411,7 @@ func (g *group) statement(recordedAt time.Time, quiet bool) (sql, lean string, a
 		types[i], schemaVersions[i], actors[i], roles[i] = e.Type, int32(e.SchemaVersion), md.ActorID, md.ActorRole
 		correlations[i], causes[i], clinics[i] = md.CorrelationID, md.CausationID, md.ClinicID
 	}
-	sql, lean = appendOneSQL, appendLeanSQL
-	if quiet {
-		sql, lean = appendOneQuietSQL, appendLeanQuietSQL
-	}
+	sql, lean = loneStatements(false, r.expected != eventstore.AnyVersion, quiet)
 	return sql, lean, append(args, r.ids, types, schemaVersions, r.data, actors, roles,
 		correlations, causes, clinics, r.occurredAt)
 }
@@ -497,9 +572,10 @@ func (s *Store) writeGroup(batch []*appendRequest) {
 // request while its caller still waited; from here its context no longer
 // matters (as in the SQLite store): a statement cancelled between the
 // server's commit and the reply would report a failure for stored events.
-// When it loses a race for the stream's next version it runs again: the
-// next run sees the winner and answers with a conflict, a duplicate, or
-// (for AnyVersion) success.
+// When its lean statement is refused by a unique index, or it loses a race
+// for the stream's next version or its command, it runs again with the full
+// statement: that run sees the winner and answers with a conflict, a
+// duplicate, or (for AnyVersion) success.
 func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
 	g := loneGroup(r)
 	ctx := context.WithoutCancel(r.ctx)
@@ -508,8 +584,12 @@ func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
 		if err == nil {
 			return outcomes[0].result, outcomes[0].err
 		}
+		if errors.Is(err, errLeanRefused) {
+			g.fullOnly = true
+			continue
+		}
 		err = appendError(r, err)
-		if !errors.Is(err, errLostVersionRace) {
+		if !errors.Is(err, errLostRace) {
 			return eventstore.AppendResult{}, err
 		}
 		if attempt == maxAppendAttempts {
@@ -524,9 +604,28 @@ func (s *Store) appendAlone(r *appendRequest) (eventstore.AppendResult, error) {
 // progress).
 const maxAppendAttempts = 100
 
-// errLostVersionRace: a concurrent append committed the version this one
-// wanted after this one's snapshot was taken.
-var errLostVersionRace = errors.New("postgres: lost the race for the stream's next version")
+// errLostRace: a concurrent append committed the version this one wanted,
+// or this one's command, after this one's snapshot was taken.
+var errLostRace = errors.New("postgres: lost the race for the stream's next version or the command")
+
+// errLeanRefused: a lone append's lean statement failed on a unique index
+// (the stream is past the expected version, or the command is stored, or a
+// concurrent append took either); the full statement tells which.
+var errLeanRefused = errors.New("postgres: lean append statement refused by a unique index")
+
+// The unique indexes an append statement can lose a race on.
+const (
+	streamVersionIndex = "events_stream_version"
+	commandOnceIndex   = "events_command_once"
+)
+
+// refusedByUniqueIndex reports whether err is a unique violation on the
+// stream's versions or its commands.
+func refusedByUniqueIndex(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" &&
+		(pgErr.ConstraintName == streamVersionIndex || pgErr.ConstraintName == commandOnceIndex)
+}
 
 // execGroup runs appendSQL for g and works out each append's outcome.
 func (s *Store) execGroup(ctx context.Context, g *group) ([]appendOutcome, error) {
@@ -574,11 +673,17 @@ type querier interface {
 }
 
 // runGroup writes g: a lone append with its lean statement first, and with
-// the full one when that wrote nothing.
+// the full one when that wrote nothing. When the lean statement fails on a
+// unique index its transaction is aborted, so the full statement cannot
+// follow it there: runGroup returns errLeanRefused and appendAlone runs the
+// append again.
 func (s *Store) runGroup(ctx context.Context, q querier, g *group, recordedAt time.Time) ([]groupRow, int64, error) {
 	sql, lean, args := g.statement(recordedAt, s.cfg.NotifyAfterCommit)
-	if lean != "" {
+	if lean != "" && !g.fullOnly {
 		row, xid, wrote, err := scanLean(q.Query(ctx, lean, args...))
+		if refusedByUniqueIndex(err) {
+			return nil, 0, errLeanRefused
+		}
 		if err != nil || wrote {
 			return []groupRow{row}, xid, err
 		}
@@ -700,8 +805,8 @@ func appendError(r *appendRequest, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version":
-			return errLostVersionRace
+		case refusedByUniqueIndex(pgErr):
+			return errLostRace
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
 			for i, e := range r.events {
 				if strings.Contains(pgErr.Detail, e.ID.String()) {
@@ -709,6 +814,16 @@ func appendError(r *appendRequest, err error) error {
 				}
 			}
 			return fmt.Errorf("%w: an event id is already stored: %s", eventstore.ErrInvalidEvent, pgErr.Detail)
+		case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, "json"):
+			// A body that does not parse (the store leaves parsing to the
+			// server). The server's detail quotes the body, which may hold
+			// PHI: the error names the event instead.
+			for i, e := range r.events {
+				if !json.Valid(e.Data) {
+					return fmt.Errorf("%w: event %d (%s) data is not valid JSON", eventstore.ErrInvalidEvent, i, e.Type)
+				}
+			}
+			return fmt.Errorf("%w: event data is not valid JSON", eventstore.ErrInvalidEvent)
 		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "22":
 			// Data exceptions: a NUL character in a text, a \u0000 escape in
 			// the JSON body (jsonb cannot hold it), a value out of range.

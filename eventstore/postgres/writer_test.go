@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -184,14 +185,18 @@ func TestAppendStatements(t *testing.T) {
 		ids: make([]pgtype.UUID, 1), data: [][]byte{[]byte("{}")}, occurredAt: make([]pgtype.Timestamptz, 1)}
 	two := &appendRequest{stream: storetest.Stream("session"), events: []eventstore.NewEvent{storetest.Event("a"), storetest.Event("b")},
 		ids: make([]pgtype.UUID, 2), data: [][]byte{[]byte("{}"), []byte("{}")}, occurredAt: make([]pgtype.Timestamptz, 2)}
+	anyOne, anyTwo := *one, *two
+	anyOne.expected, anyTwo.expected = eventstore.AnyVersion, eventstore.AnyVersion
 	for _, c := range []struct {
 		name       string
 		reqs       []*appendRequest
 		want, lean string
 		args       int
 	}{
-		{"one append of one event", []*appendRequest{one}, appendOneEventSQL, appendLeanEventSQL, 15},
-		{"one append of two events", []*appendRequest{two}, appendOneSQL, appendLeanSQL, 15},
+		{"one append of one event", []*appendRequest{one}, appendOneEventSQL, appendLeanExactEventSQL, 15},
+		{"one append of two events", []*appendRequest{two}, appendOneSQL, appendLeanExactSQL, 15},
+		{"one append of one event, any version", []*appendRequest{&anyOne}, appendOneEventSQL, appendLeanEventSQL, 15},
+		{"one append of two events, any version", []*appendRequest{&anyTwo}, appendOneSQL, appendLeanSQL, 15},
 		{"a group", []*appendRequest{one, two}, appendSQL, "", 17},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,11 +214,14 @@ func TestAppendStatements(t *testing.T) {
 			}
 		})
 	}
-	for _, sql := range []string{appendOneEventSQL, appendLeanEventSQL} {
+	for _, sql := range []string{appendOneEventSQL, appendLeanEventSQL, appendLeanExactEventSQL} {
 		assert.NotContains(t, sql, "unnest", "one event goes as plain parameters")
 	}
-	for _, sql := range []string{appendOneSQL, appendLeanSQL} {
+	for _, sql := range []string{appendOneSQL, appendLeanSQL, appendLeanExactSQL} {
 		assert.NotContains(t, sql, "JOIN", "one append needs no join")
+	}
+	for _, sql := range []string{appendLeanExactSQL, appendLeanExactEventSQL} {
+		assert.NotContains(t, sql, "MAX(version)", "an exact append looks up one version, not the highest")
 	}
 }
 
@@ -247,9 +255,12 @@ func TestLoneAppendWritesInCallersGoroutine(t *testing.T) {
 	assert.Len(t, all, 2)
 }
 
-// An append refused for its expected version takes no transaction id, so
-// its commit has nothing to flush; one that inserts does. Checked for each
-// form of the append statement.
+// An append refused for its expected version by the full statement takes
+// no transaction id, so its commit has nothing to flush; one that inserts
+// does. A lean statement refused by a unique index has taken one (its
+// abort is not flushed) and asks for the full statement; a lean statement
+// that finds the stream behind its expected version writes nothing and
+// runs the full one itself. Checked for each form of the append statement.
 func TestRefusedAppendTakesNoTransactionID(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, pgtest.NewDatabase(t), eventstore.Options{})
@@ -267,23 +278,92 @@ func TestRefusedAppendTakesNoTransactionID(t *testing.T) {
 		require.NoError(t, err)
 		return r
 	}
-	xidAssigned := func(g *group) bool {
+	run := func(g *group) (assigned bool, _ error) {
 		tx, err := s.pool.Begin(ctx)
 		require.NoError(t, err)
 		defer func() { _ = tx.Rollback(ctx) }()
-		_, _, err = s.runGroup(ctx, tx, g, time.Now())
-		require.NoError(t, err)
-		var assigned bool
+		if _, _, err := s.runGroup(ctx, tx, g, time.Now()); err != nil {
+			return false, err
+		}
 		require.NoError(t, tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NOT NULL`).Scan(&assigned))
+		return assigned, nil
+	}
+	xidAssigned := func(g *group) bool {
+		assigned, err := run(g)
+		require.NoError(t, err)
 		return assigned
 	}
 	for _, n := range []int{1, 2} {
-		assert.False(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, n)})), "%d events, refused", n)
+		past := newGroup([]*appendRequest{request(stream, eventstore.NoStream, n)})
+		_, err := run(past)
+		assert.ErrorIs(t, err, errLeanRefused, "%d events, stream past the expected version", n)
+		past.fullOnly = true
+		assert.False(t, xidAssigned(past), "%d events, refused by the full statement", n)
+		assert.False(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.Exactly(5), n)})), "%d events, stream behind", n)
 		assert.True(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.Exactly(1), n)})), "%d events, written", n)
 	}
 	other := storetest.Stream("session")
 	assert.False(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, 1), request(other, eventstore.Exactly(3), 1)})), "a group, all refused")
 	assert.True(t, xidAssigned(newGroup([]*appendRequest{request(stream, eventstore.NoStream, 1), request(other, eventstore.NoStream, 1)})), "a group, one written")
+}
+
+// The database refuses a second append of one command to one stream, and
+// the store answers it with the first append's result: whether the repeat
+// expects a stale version (refused by the version index first) or the
+// stream's current one (refused by the command index), through the lean
+// statement and through a group.
+func TestRepeatedCommandIsRefusedByTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, pgtest.NewDatabase(t), eventstore.Options{})
+	stream := storetest.Stream("session")
+	event := func(body string) eventstore.NewEvent {
+		e := storetest.Event(body)
+		e.Metadata.CommandID = "cmd-1"
+		return e
+	}
+	first, err := s.Append(ctx, stream, eventstore.NoStream, []eventstore.NewEvent{event("a"), event("b")})
+	require.NoError(t, err)
+
+	_, err = s.pool.Exec(ctx, `INSERT INTO events (position, event_id, stream_type, stream_id, version, type,
+		schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, recorded_at,
+		first_of_command) VALUES (1, gen_random_uuid(), $1, $2, 3, 'x', 1, '{}', '', '', 'cmd-1', '', '', '', now(), true)`,
+		stream.Type, stream.ID)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, commandOnceIndex, pgErr.ConstraintName)
+
+	for _, expected := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Exactly(2), eventstore.AnyVersion} {
+		again, err := s.Append(ctx, stream, expected, []eventstore.NewEvent{event("a"), event("b")})
+		require.NoError(t, err, "expected %d", expected)
+		assert.True(t, again.Duplicate, "expected %d", expected)
+		assert.Equal(t, first.Events[1].Position, again.Events[1].Position)
+	}
+	// In a group: the repeat is answered, the other append is written.
+	other := storetest.Stream("session")
+	g := newGroup([]*appendRequest{
+		mustRequest(t, s, stream, eventstore.Exactly(2), event("a"), event("b")),
+		mustRequest(t, s, other, eventstore.NoStream, event("c")),
+	})
+	outcomes, err := s.execGroup(ctx, g)
+	require.NoError(t, err)
+	require.NoError(t, outcomes[0].err)
+	assert.True(t, outcomes[0].result.Duplicate)
+	require.NoError(t, outcomes[1].err)
+	assert.Equal(t, int64(1), outcomes[1].result.Version)
+
+	got, err := s.ReadStream(ctx, stream, 1)
+	require.NoError(t, err)
+	assert.Len(t, got, 2, "no repeat wrote")
+}
+
+func mustRequest(t *testing.T, s *Store, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
+	events ...eventstore.NewEvent) *appendRequest {
+	t.Helper()
+	commandID, err := eventstore.PrepareAppend(context.Background(), s.opts, stream, expected, events)
+	require.NoError(t, err)
+	r, err := newAppendRequest(context.Background(), stream, expected, commandID, events)
+	require.NoError(t, err)
+	return r
 }
 
 // Every append statement finds a stream's version and a command id through

@@ -304,9 +304,16 @@ func testIdempotentByCommandID(t *testing.T, newStore Factory) {
 		assert.Equal(t, first.Events[i].Version, again.Events[i].Version)
 	}
 
+	// A retry that expects the version the stream is at now (its first
+	// answer's) is the same command too, not a next append.
+	again, err = s.Append(ctx, stream, eventstore.Exactly(first.Version), retry)
+	require.NoError(t, err)
+	assert.True(t, again.Duplicate, "a retry expecting the current version")
+	assert.Equal(t, first.Events[0].ID, again.Events[0].ID)
+
 	got, err := s.ReadStream(ctx, stream, 1)
 	require.NoError(t, err)
-	assert.Len(t, got, 2, "the retry wrote nothing")
+	assert.Len(t, got, 2, "the retries wrote nothing")
 	requireHead(t, s, first.LastPosition())
 
 	// The same command id may write to another stream (a command that
@@ -580,6 +587,10 @@ func testBadInput(t *testing.T, newStore Factory) {
 		{"invalid JSON", stream, one(func(e *eventstore.NewEvent) { e.Data = []byte(`{"body":`) }), eventstore.ErrInvalidEvent, "JSON"},
 		{"JSON not an object", stream, one(func(e *eventstore.NewEvent) { e.Data = []byte(`[1,2]`) }), eventstore.ErrInvalidEvent, "JSON object"},
 		{"empty data", stream, one(func(e *eventstore.NewEvent) { e.Data = nil }), eventstore.ErrInvalidEvent, "JSON"},
+		{"invalid JSON shaped as an object", stream, one(func(e *eventstore.NewEvent) { e.Data = []byte(`{"body": }`) }), eventstore.ErrInvalidEvent, "JSON"},
+		{"two objects", stream, one(func(e *eventstore.NewEvent) { e.Data = []byte(`{} {}`) }), eventstore.ErrInvalidEvent, "JSON"},
+		{"the second event invalid", stream, []eventstore.NewEvent{Event("fine"), {Type: "test.happened", Data: []byte(`{"body": "\x"}`)}},
+			eventstore.ErrInvalidEvent, "event 1"},
 	}
 	for _, c := range cases {
 		_, err := s.Append(ctx, c.stream, eventstore.AnyVersion, c.events)
