@@ -120,6 +120,14 @@ func (c *careRoutes) assignHomework(w http.ResponseWriter, r *http.Request) {
 		out, err := c.cfg.Commands.AssignHomework(r.Context(), m, commands.AssignHomework{
 			SessionID: sessionID, BookID: req.BookID, Due: req.Due, Reminders: req.RemindDaysBefore,
 		})
+		if err == nil && out.ID != "" {
+			// The stored assignment belongs to this session for good: the
+			// next command on it (usually the client's start, moments
+			// later) finds its session here instead of waiting for the
+			// assignment index to catch up (that wait doubled the start's
+			// latency under load).
+			c.cache.assignments.put(out.ID, sessionID)
+		}
 		return http.StatusCreated, map[string]string{"assignmentId": out.ID}, out.Result, err
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +15,12 @@ import (
 	"github.com/careflow/careflow/domain"
 	"github.com/careflow/careflow/domain/books"
 	"github.com/careflow/careflow/domain/plans"
+	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/memory"
+	"github.com/careflow/careflow/projections"
+	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
+	"github.com/careflow/careflow/projections/views/viewstest"
 )
 
 func TestScheduleFromADesignPlan(t *testing.T) {
@@ -127,4 +133,52 @@ func TestSessionViewHidesDiscussionAndNotesFromStaff(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Contains(t, rec.Body.String(), secretDiscussion, "the care team sees its discussion")
 	assert.Contains(t, rec.Body.String(), secretNote)
+}
+
+// neverFresh is a Freshness whose read models never catch up.
+type neverFresh struct{}
+
+func (neverFresh) WaitFor(context.Context, string, int64, time.Duration) (bool, error) {
+	return false, nil
+}
+
+// An assignment given through the API is known to belong to its session
+// at once: the client can start it before the assignment index has seen
+// it. One the index has not seen and this server did not write is
+// "catching up" (503), not guessed.
+func TestStartRightAfterAssignNeedsNoIndex(t *testing.T) {
+	var w *careWorld
+	w = newCareWorld(t, func(c *CareConfig) {
+		// The read models this server reads never move: prepared over an
+		// empty log, and never run.
+		ctx := context.Background()
+		empty, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "empty.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = empty.Close() })
+		reg, err := commands.NewRegistry()
+		require.NoError(t, err)
+		phi, err := views.All(reg, viewstest.NewSealer())
+		require.NoError(t, err)
+		runner, err := projections.NewRunner(memory.New(eventstore.Options{Types: reg}), empty, nil,
+			append(phi, audit.NewTrail(), NewAssignmentIndex())...)
+		require.NoError(t, err)
+		require.NoError(t, runner.Prepare(ctx))
+		c.Views, c.Freshness = empty, neverFresh{}
+	})
+	scheduled, _ := w.scheduleForK1(1)
+	sessionID := scheduled.Sessions[0].ID
+	w.clock.Advance(24 * time.Hour)
+	w.activate(sessionID)
+
+	var assigned struct {
+		IDs map[string]string `json:"ids"`
+	}
+	w.ok(http.StatusCreated, &assigned, w.p1, "POST", "/v1/sessions/"+sessionID+"/assignments", map[string]any{"bookId": books.GAD7ID})
+	require.NotEmpty(t, assigned.IDs["assignmentId"])
+	w.ok(http.StatusOK, nil, w.k1, "POST", "/v1/assignments/"+assigned.IDs["assignmentId"]+"/start", map[string]any{})
+
+	out, err := w.care.AssignHomework(w.ctx, w.meta(w.p1), commands.AssignHomework{SessionID: sessionID, BookID: books.PHQ9ID})
+	require.NoError(t, err)
+	rec := w.do(w.k1, "POST", "/v1/assignments/"+out.ID+"/start", map[string]any{})
+	requireProblem(t, rec, http.StatusServiceUnavailable, SlugUnavailable)
 }
