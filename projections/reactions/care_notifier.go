@@ -61,6 +61,11 @@ func (n *CareNotifier) Handler(inbox *bus.Inbox) message.NoPublishHandlerFunc {
 		return err
 	})
 	return func(msg *message.Message) error {
+		// Only a completed assignment notifies anyone (Apply): the others
+		// are acknowledged without an inbox transaction.
+		if ignores(careNotifierEvents, msg) {
+			return nil
+		}
 		if err := handle(msg); err != nil {
 			return err
 		}
@@ -70,6 +75,9 @@ func (n *CareNotifier) Handler(inbox *bus.Inbox) message.NoPublishHandlerFunc {
 		return nil
 	}
 }
+
+// careNotifierEvents are the event types Apply acts on.
+var careNotifierEvents = eventTypes(care.AssignmentCompleted{})
 
 // Apply adds the notifications e calls for through q and returns them.
 func (n *CareNotifier) Apply(ctx context.Context, q Querier, e eventstore.RecordedEvent) ([]notify.Notification, error) {

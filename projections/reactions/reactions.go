@@ -270,3 +270,20 @@ func (r *Reactions) Run(ctx context.Context) error {
 	wg.Wait()
 	return ctx.Err()
 }
+
+// eventTypes is the set of the events' type names.
+func eventTypes(events ...interface{ EventType() string }) map[string]bool {
+	set := make(map[string]bool, len(events))
+	for _, e := range events {
+		set[e.EventType()] = true
+	}
+	return set
+}
+
+// ignores reports whether msg is an event of a type outside wants, which
+// its handler may acknowledge without reading it. A message without a type
+// is not ignored: the handler refuses it as malformed.
+func ignores(wants map[string]bool, msg *message.Message) bool {
+	typ := msg.Metadata.Get(bus.MetaType)
+	return typ != "" && !wants[typ]
+}
