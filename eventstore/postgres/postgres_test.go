@@ -251,9 +251,10 @@ func TestOpenRefusesEventsFromTheFuture(t *testing.T) {
 	require.NoError(t, s.Close())
 	conn := connect(t, url)
 	_, err := conn.Exec(ctx, `INSERT INTO events (position, event_id, stream_type, stream_id, version, type,
-		schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, recorded_at)
+		schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, recorded_at,
+		first_of_command)
 		VALUES (((pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1000000) << 16), gen_random_uuid(),
-		'session', 'restored', 1, 'test.happened', 1, '{}', '', '', '', '', '', '', now())`)
+		'session', 'restored', 1, 'test.happened', 1, '{}', '', '', '', '', '', '', now(), true)`)
 	require.NoError(t, err)
 	_, err = Open(ctx, Config{URL: url, Migrate: true}, eventstore.Options{})
 	require.Error(t, err)
@@ -302,4 +303,11 @@ func TestMigrationMarksCommandsStoredBefore(t *testing.T) {
 	assert.Equal(t, int64(2), again.Version)
 	require.Len(t, again.Events, 2)
 	assert.Equal(t, int64(1<<16+1), again.Events[1].Position)
+
+	// A build from before the migration, still running, inserts without
+	// the column: refused, rather than storing a command no retry finds.
+	_, err = pool.Exec(ctx, `INSERT INTO events (position, event_id, stream_type, stream_id, version, type,
+		schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, recorded_at)
+		VALUES (9 << 16, gen_random_uuid(), 'session', 'c', 1, 'e', 1, '{}', '', '', 'cmd-9', '', '', '', now())`)
+	assert.ErrorContains(t, err, "first_of_command")
 }

@@ -239,18 +239,23 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	return out.result, out.err
 }
 
+// priorAppendSQL reads the events of a stored command: $1, $2 the stream,
+// $3 the command id, $4 the most events one append holds.
+const priorAppendSQL = `SELECT ` + eventColumns + ` FROM events,
+		(SELECT version AS first FROM events WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3
+			AND command_id <> '' AND first_of_command) AS f
+	WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3
+		AND version >= f.first AND version < f.first + $4
+	ORDER BY version`
+
 // priorAppend is the result of the append that already stored commandID
 // in stream.
 func (s *Store) priorAppend(ctx context.Context, stream eventstore.StreamID, commandID string) (eventstore.AppendResult, error) {
 	// The command's events are consecutive versions from its first, found
 	// through events_command_once; no other append in the stream has the
-	// same command id (that index refuses it).
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND version >= (
-			SELECT version FROM events WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3
-				AND command_id <> '' AND first_of_command)
-		ORDER BY version`,
-		stream.Type, stream.ID, commandID)
+	// same command id (that index refuses it). The upper bound keeps a
+	// retry of an old command in a long stream from reading the rest of it.
+	rows, err := s.pool.Query(ctx, priorAppendSQL, stream.Type, stream.ID, commandID, eventstore.MaxEventsPerAppend)
 	if err != nil {
 		return eventstore.AppendResult{}, readError(ctx, "look up command "+commandID, err)
 	}

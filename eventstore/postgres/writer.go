@@ -609,14 +609,16 @@ const maxAppendAttempts = 100
 var errLostRace = errors.New("postgres: lost the race for the stream's next version or the command")
 
 // errLeanRefused: a lone append's lean statement failed on a unique index
-// (the stream is past the expected version, or the command is stored, or a
-// concurrent append took either); the full statement tells which.
+// (the stream is past the expected version, or the command or an event id
+// is stored, or a concurrent append took either); the full statement tells
+// which.
 var errLeanRefused = errors.New("postgres: lean append statement refused by a unique index")
 
 // The unique indexes an append statement can lose a race on.
 const (
 	streamVersionIndex = "events_stream_version"
 	commandOnceIndex   = "events_command_once"
+	eventIDIndex       = "events_event_id_key"
 )
 
 // refusedByUniqueIndex reports whether err is a unique violation on the
@@ -625,6 +627,18 @@ func refusedByUniqueIndex(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" &&
 		(pgErr.ConstraintName == streamVersionIndex || pgErr.ConstraintName == commandOnceIndex)
+}
+
+// leanRefused reports whether a lean statement's error calls for the full
+// statement: a unique violation on the versions or the commands, or on the
+// event ids, since a retry that carries its first try's event ids fails on
+// that index first (PostgreSQL checks the indexes in the order they were
+// created). The full statement answers such a retry as a duplicate, and
+// reports a reused event id of another command as the error it is.
+func leanRefused(err error) bool {
+	var pgErr *pgconn.PgError
+	return refusedByUniqueIndex(err) ||
+		errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == eventIDIndex
 }
 
 // execGroup runs appendSQL for g and works out each append's outcome.
@@ -681,7 +695,7 @@ func (s *Store) runGroup(ctx context.Context, q querier, g *group, recordedAt ti
 	sql, lean, args := g.statement(recordedAt, s.cfg.NotifyAfterCommit)
 	if lean != "" && !g.fullOnly {
 		row, xid, wrote, err := scanLean(q.Query(ctx, lean, args...))
-		if refusedByUniqueIndex(err) {
+		if leanRefused(err) {
 			return nil, 0, errLeanRefused
 		}
 		if err != nil || wrote {
@@ -807,7 +821,7 @@ func appendError(r *appendRequest, err error) error {
 		switch {
 		case refusedByUniqueIndex(pgErr):
 			return errLostRace
-		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
+		case pgErr.Code == "23505" && pgErr.ConstraintName == eventIDIndex:
 			for i, e := range r.events {
 				if strings.Contains(pgErr.Detail, e.ID.String()) {
 					return fmt.Errorf("%w: event %d (%s): event id %s is already stored", eventstore.ErrInvalidEvent, i, e.Type, e.ID)

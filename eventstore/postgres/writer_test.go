@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -338,6 +339,36 @@ func TestRepeatedCommandIsRefusedByTheDatabase(t *testing.T) {
 		assert.True(t, again.Duplicate, "expected %d", expected)
 		assert.Equal(t, first.Events[1].Position, again.Events[1].Position)
 	}
+	// A group of several commands marks each command's first event, so a
+	// retry of each expecting the stream's current version is answered
+	// from the database's index, not written.
+	var streams []eventstore.StreamID
+	var reqs []*appendRequest
+	for i := range 3 {
+		streams = append(streams, storetest.Stream("session"))
+		e1, e2 := storetest.Event("g"), storetest.Event("h")
+		e1.Metadata.CommandID, e2.Metadata.CommandID = fmt.Sprintf("grouped-%d", i), fmt.Sprintf("grouped-%d", i)
+		reqs = append(reqs, mustRequest(t, s, streams[i], eventstore.NoStream, e1, e2))
+	}
+	written, err := s.execGroup(ctx, newGroup(reqs))
+	require.NoError(t, err)
+	for i, stream := range streams {
+		require.NoError(t, written[i].err)
+		var marked []int64
+		rows, err := s.pool.Query(ctx, `SELECT version FROM events WHERE stream_type = $1 AND stream_id = $2 AND first_of_command`,
+			stream.Type, stream.ID)
+		require.NoError(t, err)
+		marked, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1}, marked, "the first event of the grouped append only")
+		e := storetest.Event("again")
+		e.Metadata.CommandID = fmt.Sprintf("grouped-%d", i)
+		again, err := s.Append(ctx, stream, eventstore.Exactly(2), []eventstore.NewEvent{e})
+		require.NoError(t, err)
+		assert.True(t, again.Duplicate)
+		assert.Equal(t, written[i].result.Events[1].Position, again.Events[1].Position)
+	}
+
 	// In a group: the repeat is answered, the other append is written.
 	other := storetest.Stream("session")
 	g := newGroup([]*appendRequest{
@@ -380,21 +411,27 @@ func TestAppendStatementsReadThroughIndexes(t *testing.T) {
 			[]eventstore.NewEvent{storetest.Event("a"), storetest.Event("b")})
 		require.NoError(t, err)
 	}
-	request := func(events int) *appendRequest {
+	requestExpecting := func(expected eventstore.ExpectedVersion, events int) *appendRequest {
 		batch := make([]eventstore.NewEvent, events)
 		for i := range batch {
 			batch[i] = storetest.Event("a")
+			batch[i].Metadata.CommandID = "cmd"
 		}
-		commandID, err := eventstore.PrepareAppend(ctx, s.opts, storetest.Stream("session"), eventstore.NoStream, batch)
+		commandID, err := eventstore.PrepareAppend(ctx, s.opts, storetest.Stream("session"), expected, batch)
 		require.NoError(t, err)
-		r, err := newAppendRequest(ctx, storetest.Stream("session"), eventstore.NoStream, commandID, batch)
+		r, err := newAppendRequest(ctx, storetest.Stream("session"), expected, commandID, batch)
 		require.NoError(t, err)
 		return r
 	}
+	request := func(events int) *appendRequest { return requestExpecting(eventstore.NoStream, events) }
 	groups := map[string]*group{
-		"several appends":   newGroup([]*appendRequest{request(1), request(2), request(1)}),
-		"one append":        newGroup([]*appendRequest{request(3)}),
-		"one append of one": newGroup([]*appendRequest{request(1)}),
+		"several appends":                  newGroup([]*appendRequest{request(1), request(2), request(1)}),
+		"one append":                       newGroup([]*appendRequest{request(3)}),
+		"one append of one":                newGroup([]*appendRequest{request(1)}),
+		"one append expecting 7":           newGroup([]*appendRequest{requestExpecting(eventstore.Exactly(7), 3)}),
+		"one append of one expecting 7":    newGroup([]*appendRequest{requestExpecting(eventstore.Exactly(7), 1)}),
+		"one append at any version":        newGroup([]*appendRequest{requestExpecting(eventstore.AnyVersion, 3)}),
+		"one append of one at any version": newGroup([]*appendRequest{requestExpecting(eventstore.AnyVersion, 1)}),
 	}
 	for name, g := range groups {
 		for _, quiet := range []bool{false, true} {
@@ -412,5 +449,13 @@ func TestAppendStatementsReadThroughIndexes(t *testing.T) {
 				}
 			}
 		}
+	}
+	rows, err := s.pool.Query(ctx, "EXPLAIN "+priorAppendSQL, "session", "s-1", "cmd", eventstore.MaxEventsPerAppend)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(plan, "\n"), "events_command_once", "a stored command is found through its index")
+	for _, line := range plan {
+		assert.NotContains(t, line, "Seq Scan on events", "the look-up of a stored command:\n%s", strings.Join(plan, "\n"))
 	}
 }

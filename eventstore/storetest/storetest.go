@@ -316,6 +316,26 @@ func testIdempotentByCommandID(t *testing.T, newStore Factory) {
 	assert.Len(t, got, 2, "the retries wrote nothing")
 	requireHead(t, s, first.LastPosition())
 
+	// A retry that carries its first try's event ids (a caller that chose
+	// them) is the same command as well, whatever version it expects.
+	stream3 := Stream("session")
+	chosen := []uuid.UUID{uuid.New(), uuid.New()}
+	withIDs := func() []eventstore.NewEvent {
+		out := []eventstore.NewEvent{withCommand(Event("x"), "cmd-ids"), withCommand(Event("y"), "cmd-ids")}
+		for i := range out {
+			out[i].ID = chosen[i]
+		}
+		return out
+	}
+	stored, err := s.Append(ctx, stream3, eventstore.NoStream, withIDs())
+	require.NoError(t, err)
+	for _, expected := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Exactly(stored.Version), eventstore.AnyVersion} {
+		again, err := s.Append(ctx, stream3, expected, withIDs())
+		require.NoError(t, err, "a retry with the same event ids, expecting %d", expected)
+		assert.True(t, again.Duplicate, "expecting %d", expected)
+		assert.Equal(t, stored.Events[1].Position, again.Events[1].Position)
+	}
+
 	// The same command id may write to another stream (a command that
 	// schedules several sessions writes each with the same command id).
 	other, err := s.Append(ctx, Stream("session"), eventstore.NoStream, []eventstore.NewEvent{withCommand(Event("c"), "cmd-1")})
