@@ -4,7 +4,7 @@ BIN      := bin/careflow
 PKGS     := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test bench lint fmt clean
+.PHONY: all build run test bench bench-http lint fmt clean
 
 all: lint test build
 
@@ -23,6 +23,13 @@ test:
 # Go benchmarks for every backend (no race detector: it distorts timings).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
+
+# The HTTP load harness against a fresh `serve --demo` per run (Linux):
+# commands only, then mostly reads. scripts/bench-http.sh also compares two
+# builds, alternating them.
+bench-http: build
+	scripts/bench-http.sh -n 3 -r 0 $(BIN)
+	scripts/bench-http.sh -n 3 -r 20 $(BIN)
 
 lint:
 	$(GO) vet $(PKGS)
