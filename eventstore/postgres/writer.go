@@ -169,8 +169,10 @@ WHERE ($4::bigint < 0 OR cur.v = $4::bigint)`
 // versions N+1... if version N is stored (nothing to check when N is 0),
 // and leaves the rest to the unique indexes it writes anyway. When the
 // stream is past N, version N+1 is taken and the insert fails on
-// events_stream_version; a repeated command fails on events_command_once;
-// when version N is not stored (the stream is behind N) it writes nothing.
+// events_stream_version; a repeated command fails on events_command_once
+// (or on the event ids' index first, when it carries its first try's ids:
+// leanRefused); when version N is not stored (the stream is behind N) it
+// writes nothing.
 // Each of those is rare, and appendAlone then runs appendOneSQL, which says
 // which it is. Both look-ups before the insert (the stream's highest
 // version, and the command) are gone: the highest version is a backward
