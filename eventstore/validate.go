@@ -77,7 +77,7 @@ func prepareAppend(ctx context.Context, opts Options, stream StreamID, expected 
 // isJSONObject reports whether data is a JSON object: whether it parses,
 // when parse is set, and otherwise only whether it is shaped as one.
 func isJSONObject(data []byte, parse bool) bool {
-	trimmed := bytes.TrimSpace(data)
+	trimmed := bytes.Trim(data, " \t\n\r") // JSON's whitespace only
 	if len(trimmed) < 2 || trimmed[0] != '{' || trimmed[len(trimmed)-1] != '}' {
 		return false
 	}

@@ -62,6 +62,12 @@ func (r *appendRequest) answer(result eventstore.AppendResult, err error) {
 	r.done <- appendOutcome{result: result, err: err}
 }
 
+// insertEvents is the head of every append statement's insert: the
+// columns each statement fills, in the order of its SELECT list.
+const insertEvents = `INSERT INTO events (position, event_id, stream_type, stream_id, version, type,
+	schema_version, data, actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at,
+	recorded_at, first_of_command)`
+
 // xidBase is the first position of the writing transaction. As an
 // uncorrelated subquery it runs once per statement, and only when the
 // first row is inserted: an append refused for its version or answered as
@@ -94,9 +100,7 @@ WITH req AS MATERIALIZED (
 				AND e.command_id = r.command_id AND e.command_id <> '' AND e.first_of_command LIMIT 1), false) AS dup
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(stream_type, stream_id, command_id, expected, idx)
 ), ins AS (
-	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
-		first_of_command)
+	` + insertEvents + `
 	SELECT ` + xidBase + ` + e.ord - 1, e.id, req.stream_type, req.stream_id,
 		req.v + e.n, e.type, e.sv, e.data::jsonb, e.actor_id, e.actor_role, req.command_id, e.correlation_id,
 		e.causation_id, e.clinic_id, e.occurred_at, $5, e.n = 1
@@ -135,9 +139,7 @@ WITH cur AS MATERIALIZED (
 			WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3 AND command_id <> ''
 				AND first_of_command) AS dup
 ), ins AS (
-	INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-		actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
-		first_of_command)
+	` + insertEvents + `
 	SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, cur.v + e.ord, e.type, e.sv,
 		e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
 		e.ord = 1
@@ -154,9 +156,7 @@ FROM cur, (SELECT (SELECT position >> 16 FROM ins LIMIT 1) AS xid) AS w`
 // command up: a repeated command fails on the index events_command_once,
 // and appendAlone then runs appendOneSQL, which answers it as a duplicate.
 const leanAnyInsert = `
-INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
-	first_of_command)
+` + insertEvents + `
 SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, cur.v + e.ord, e.type, e.sv,
 	e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
 	e.ord = 1
@@ -180,9 +180,7 @@ WHERE ($4::bigint < 0 OR cur.v = $4::bigint)`
 // (docs/performance.md). The snapshot rule holds: version N was committed
 // before this statement's snapshot, so by a transaction with a smaller id.
 const leanExactInsert = `
-INSERT INTO events (position, event_id, stream_type, stream_id, version, type, schema_version, data,
-	actor_id, actor_role, command_id, correlation_id, causation_id, clinic_id, occurred_at, recorded_at,
-	first_of_command)
+` + insertEvents + `
 SELECT ` + xidBase + ` + e.ord - 1, e.id, $1, $2, $4::bigint + e.ord, e.type, e.sv,
 	e.data::jsonb, e.actor_id, e.actor_role, $3, e.correlation_id, e.causation_id, e.clinic_id, e.occurred_at, $5,
 	e.ord = 1

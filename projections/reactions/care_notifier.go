@@ -81,7 +81,7 @@ var careNotifierEvents = eventTypes(care.AssignmentCompleted{})
 
 // Apply adds the notifications e calls for through q and returns them.
 func (n *CareNotifier) Apply(ctx context.Context, q Querier, e eventstore.RecordedEvent) ([]notify.Notification, error) {
-	if e.Type != (care.AssignmentCompleted{}).EventType() {
+	if !careNotifierEvents[e.Type] {
 		return nil, nil
 	}
 	v, err := n.codec.Decode(e.Type, e.SchemaVersion, e.Data)
