@@ -29,7 +29,7 @@ bench:
 # builds, alternating them.
 bench-http: build
 	scripts/bench-http.sh -n 3 -r 0 $(BIN)
-	scripts/bench-http.sh -n 3 -r 20 $(BIN)
+	scripts/bench-http.sh -n 3 -r 200 $(BIN)
 
 lint:
 	$(GO) vet $(PKGS)

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,17 +67,54 @@ type AccessLog interface {
 // SQLiteAccessLog is an AccessLog in its own SQLite file (WAL,
 // synchronous=FULL: a record is on disk before the read is answered).
 // Records that arrive together are committed together (group commit: one
-// transaction and one fsync for all waiting reads, each record in its own
-// savepoint), because every read of PHI waits for its record.
+// transaction and one fsync for all waiting reads), because every read of
+// PHI waits for its record.
+//
+// A record is durable as one row that names its clients (access_records.
+// clients). The per-client index that listings use (access_record_clients)
+// is written behind, in batches, by the same writer: at most indexEvery
+// after a record, or once indexBatch records wait, and always before a
+// listing is answered, so a listing sees every record acknowledged before
+// it. Writing the index in the read's own commit cost a b-tree page per
+// client per group, about half of a read's server CPU under load
+// (docs/performance.md). After a crash the index resumes from its
+// checkpoint (access_index_state), written in the same transaction as its
+// rows.
+//
 // The SQL is plain enough for a PostgreSQL implementation to follow.
 type SQLiteAccessLog struct {
 	db       *sql.DB
 	requests chan *recordRequest
+	// indexNow asks the writer to bring the client index up to date.
+	indexNow chan chan error
 	stopped  chan struct{}
 	closeMu  sync.Mutex
 	closed   bool
-	// prepared are the inserts prepared on db, by the writer alone.
-	prepared *recordInserts
+	opts     accessLogOptions
+	// deferIndex: the client index is written behind (SQLite). On
+	// PostgreSQL it is written with each record: several servers may share
+	// the log there, and an identity's numbers can commit out of order, so
+	// a checkpoint by sequence number could pass over a record.
+	deferIndex bool
+	// Owned by the writer: the inserts prepared on db, and whether
+	// records wait for the client index.
+	prepared  *sql.Stmt
+	unindexed int
+}
+
+// accessLogOptions pace the client index; tests shorten or stretch them.
+type accessLogOptions struct {
+	indexEvery time.Duration
+	indexBatch int
+}
+
+func (o *accessLogOptions) setDefaults() {
+	if o.indexEvery <= 0 {
+		o.indexEvery = 250 * time.Millisecond
+	}
+	if o.indexBatch <= 0 {
+		o.indexBatch = 128
+	}
 }
 
 var _ AccessLog = (*SQLiteAccessLog)(nil)
@@ -86,13 +123,28 @@ var _ AccessLog = (*SQLiteAccessLog)(nil)
 const maxRecordGroup = 256
 
 type recordRequest struct {
-	rec     AccessRecord
-	objects string
-	clients []string
-	done    chan error // buffered: the writer never blocks on it
+	rec       AccessRecord
+	objects   string
+	clientIDs []string   // sorted, once each
+	clients   string     // clientIDs as the row keeps them (encodeClients)
+	done      chan error // buffered: the writer never blocks on it
 }
 
-const accessLogSchema = `
+// encodeClients is how a record names its clients in its row: a JSON
+// array, or "" for none.
+func encodeClients(clients []string) (string, error) {
+	if len(clients) == 0 {
+		return "", nil
+	}
+	raw, err := json.Marshal(clients)
+	if err != nil {
+		return "", fmt.Errorf("access log: clients: %w", err)
+	}
+	return string(raw), nil
+}
+
+// accessRecordsSchema is the log itself, the same on both databases.
+const accessRecordsSchema = `
 CREATE TABLE IF NOT EXISTS access_records (
 	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
 	id         TEXT NOT NULL UNIQUE,
@@ -106,28 +158,50 @@ CREATE TABLE IF NOT EXISTS access_records (
 	purpose    TEXT NOT NULL,
 	clinic_id  TEXT NOT NULL,
 	objects    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS access_record_clients ` + accessRecordClientsTable + `;
-`
+)`
 
-// accessRecordClientsTable is access_record_clients' definition: WITHOUT
-// ROWID on SQLite, so each row is written to one b-tree (its key) instead
-// of two (a rowid table and the key's index).
-const accessRecordClientsTable = `(
+// sqliteClientIndexSchema is SQLite's client index, written behind the
+// records (see SQLiteAccessLog): for each batch of records indexed, one
+// row per client naming the first and last record of the batch that hold
+// the client. A listing reads the records of its client's ranges and
+// keeps those whose clients column names the client. An inbox read names
+// every client on the page, so a row per client and record (PostgreSQL's
+// index) cost a b-tree insert per client per read; a range per batch
+// costs one per client per batch.
+const sqliteClientIndexSchema = `
+CREATE TABLE IF NOT EXISTS access_client_ranges (
+	client_id TEXT NOT NULL,
+	first_seq INTEGER NOT NULL,
+	last_seq  INTEGER NOT NULL,
+	PRIMARY KEY (client_id, first_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_index_state (
+	id              INTEGER PRIMARY KEY CHECK (id = 1),
+	indexed_through INTEGER NOT NULL
+)`
+
+// postgresClientIndexSchema is PostgreSQL's client index: a row per client
+// and record, written with the record.
+const postgresClientIndexSchema = `
+CREATE TABLE IF NOT EXISTS access_record_clients (
 	seq       BIGINT NOT NULL REFERENCES access_records(seq),
 	client_id TEXT NOT NULL,
 	PRIMARY KEY (client_id, seq)
-) WITHOUT ROWID`
+)`
 
 // OpenSQLiteAccessLog opens (creating if needed) the access log at path.
 func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, error) {
+	return openSQLiteAccessLog(ctx, path, accessLogOptions{})
+}
+
+func openSQLiteAccessLog(ctx context.Context, path string, opts accessLogOptions) (*SQLiteAccessLog, error) {
 	// One connection: SQLite serializes writes anyway, and one connection
 	// avoids busy retries under bursts of reads.
 	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{ForeignKeys: true})
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, accessLogSchema); err != nil {
+	if _, err := db.ExecContext(ctx, accessRecordsSchema+";"+sqliteClientIndexSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("access log: schema: %w", err)
 	}
@@ -135,12 +209,30 @@ func OpenSQLiteAccessLog(ctx context.Context, path string) (*SQLiteAccessLog, er
 		_ = db.Close()
 		return nil, err
 	}
-	l := &SQLiteAccessLog{db: db, requests: make(chan *recordRequest, 4*maxRecordGroup), stopped: make(chan struct{})}
+	if err := moveToClientRanges(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return startAccessLog(ctx, db, true, opts)
+}
+
+// startAccessLog brings the client index up to date (a crash may have
+// left records it has not reached) and starts the writer.
+func startAccessLog(ctx context.Context, db *sql.DB, deferIndex bool, opts accessLogOptions) (*SQLiteAccessLog, error) {
+	opts.setDefaults()
+	l := &SQLiteAccessLog{db: db, requests: make(chan *recordRequest, 4*maxRecordGroup),
+		indexNow: make(chan chan error), stopped: make(chan struct{}), opts: opts, deferIndex: deferIndex}
+	if deferIndex {
+		if err := l.indexPending(ctx); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+	}
 	go l.write()
 	return l, nil
 }
 
-// Close commits the records already handed in, then closes the database.
+// Close commits the records already handed in and indexes them, then
+// closes the database.
 func (l *SQLiteAccessLog) Close() error {
 	l.closeMu.Lock()
 	if !l.closed {
@@ -152,8 +244,8 @@ func (l *SQLiteAccessLog) Close() error {
 	return l.db.Close()
 }
 
-// Record implements AccessLog: it returns once the record and its clients
-// are committed.
+// Record implements AccessLog: it returns once the record, naming its
+// clients, is committed.
 func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 	if rec.ID == "" || rec.At.IsZero() || rec.ActorID == "" || rec.Route == "" {
 		return errors.New("access log: a record needs an id, a time, an actor and a route")
@@ -169,7 +261,11 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 	clients := slices.Clone(rec.ClientIDs)
 	slices.Sort(clients)
 	clients = slices.DeleteFunc(slices.Compact(clients), func(c string) bool { return c == "" })
-	req := &recordRequest{rec: rec, objects: string(rawObjects), clients: clients, done: make(chan error, 1)}
+	rawClients, err := encodeClients(clients)
+	if err != nil {
+		return err
+	}
+	req := &recordRequest{rec: rec, objects: string(rawObjects), clientIDs: clients, clients: rawClients, done: make(chan error, 1)}
 
 	l.closeMu.Lock()
 	if l.closed {
@@ -189,30 +285,57 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 }
 
 // write is the group-commit loop: it takes every record waiting (up to
-// maxRecordGroup) and commits them in one transaction.
+// maxRecordGroup) and commits them in one transaction. Between groups it
+// writes the client index (see SQLiteAccessLog).
 func (l *SQLiteAccessLog) write() {
 	defer close(l.stopped)
 	defer func() {
 		if l.prepared != nil {
-			l.prepared.close()
+			_ = l.prepared.Close()
 		}
 	}()
 	group := make([]*recordRequest, 0, maxRecordGroup)
-	for first := range l.requests {
-		group = append(group[:0], first)
-	fill:
-		for len(group) < maxRecordGroup {
-			select {
-			case r, ok := <-l.requests:
-				if !ok {
+	var due <-chan time.Time // set while records wait for the index
+	for {
+		select {
+		case first, ok := <-l.requests:
+			if !ok {
+				// Closing: index what is left. A failure here is
+				// repaired on the next open.
+				if l.unindexed > 0 {
+					_ = l.indexPending(context.Background())
+				}
+				return
+			}
+			group = append(group[:0], first)
+		fill:
+			for len(group) < maxRecordGroup {
+				select {
+				case r, ok := <-l.requests:
+					if !ok {
+						break fill
+					}
+					group = append(group, r)
+				default:
 					break fill
 				}
-				group = append(group, r)
-			default:
-				break fill
 			}
+			l.commit(group)
+			if l.unindexed >= l.opts.indexBatch {
+				l.indexSome()
+			}
+		case done := <-l.indexNow:
+			done <- l.indexPending(context.Background())
+		case <-due:
+			due = nil
+			l.indexSome()
 		}
-		l.commit(group)
+		switch {
+		case l.unindexed == 0:
+			due = nil
+		case due == nil:
+			due = time.After(l.opts.indexEvery)
+		}
 	}
 }
 
@@ -222,6 +345,9 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 	// again record by record, each in a savepoint, so that one bad record
 	// fails alone.
 	if err := l.commitAll(group); err == nil {
+		if l.deferIndex {
+			l.unindexed += len(group)
+		}
 		for _, r := range group {
 			r.done <- nil
 		}
@@ -234,17 +360,22 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 func (l *SQLiteAccessLog) commitAll(group []*recordRequest) error {
 	ctx := context.Background()
 	// Before the transaction: on SQLite it holds the one connection.
-	if err := l.prepareInserts(ctx); err != nil {
-		return err
+	if l.deferIndex {
+		if err := l.prepareInsert(ctx); err != nil {
+			return err
+		}
 	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	ins := recordInserts{record: tx.StmtContext(ctx, l.prepared.record), client: tx.StmtContext(ctx, l.prepared.client)}
-	defer ins.close()
+	var ins *sql.Stmt
+	if l.prepared != nil {
+		ins = tx.StmtContext(ctx, l.prepared)
+		defer func() { _ = ins.Close() }()
+	}
 	for _, r := range group {
-		if err := ins.insert(ctx, r); err != nil {
+		if err := l.insertRecord(ctx, tx, ins, r); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
@@ -273,7 +404,7 @@ func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 			fail(fmt.Errorf("access log: savepoint: %w", err))
 			return
 		}
-		results[i] = insertRecord(ctx, tx, r)
+		results[i] = l.insertRecord(ctx, tx, nil, r)
 		if results[i] != nil {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO access_record`); err != nil {
 				_ = tx.Rollback()
@@ -292,75 +423,183 @@ func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 		return
 	}
 	for i, r := range group {
+		if results[i] == nil && l.deferIndex {
+			l.unindexed++
+		}
 		r.done <- results[i]
 	}
 }
 
-// insertRecord writes one record and its clients.
-// recordInserts are the two inserts of a record.
-type recordInserts struct {
-	record, client *sql.Stmt
+// indexSome writes one batch of the client index. One batch at a time,
+// between groups of records: reads wait for their records, and a large
+// catch-up in one go held them up for its whole length. A failure is
+// tried again with the next batch (and reported by the next listing).
+func (l *SQLiteAccessLog) indexSome() {
+	n, err := l.indexBatch(context.Background())
+	if err == nil {
+		l.unindexed = max(l.unindexed-n, 0)
+		if n < l.opts.indexBatch {
+			l.unindexed = 0
+		}
+	}
 }
 
-const (
-	insertRecordSQL = `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
-		request_id, purpose, clinic_id, objects, basis, grant_id, grant_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING seq`
-	insertRecordClientSQL = `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`
-)
+// indexPending writes the client index of every record it has not
+// reached, in batches of indexBatch records, each with its checkpoint in
+// one transaction. Only the writer (or the opener, before it starts)
+// calls it.
+func (l *SQLiteAccessLog) indexPending(ctx context.Context) error {
+	for {
+		n, err := l.indexBatch(ctx)
+		if err != nil {
+			return fmt.Errorf("access log: index: %w", err)
+		}
+		if n < l.opts.indexBatch {
+			l.unindexed = 0
+			return nil
+		}
+	}
+}
 
-// prepareInserts prepares the inserts on the database once (only the
-// writer calls it): preparing them in every group's transaction parsed
-// them anew each time.
-func (l *SQLiteAccessLog) prepareInserts(ctx context.Context) error {
+// indexBatch indexes the next indexBatch records at most and says how
+// many it read: one range per client they name.
+func (l *SQLiteAccessLog) indexBatch(ctx context.Context) (int, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var through int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_through FROM access_index_state WHERE id = 1`).Scan(&through); err != nil {
+		return 0, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, clients FROM access_records WHERE seq > ? ORDER BY seq LIMIT ?`,
+		through, l.opts.indexBatch)
+	if err != nil {
+		return 0, err
+	}
+	type span struct{ first, last int64 }
+	var (
+		spans = map[string]span{}
+		n     int
+		last  = through
+	)
+	for rows.Next() {
+		var (
+			seq     int64
+			clients string
+		)
+		if err := rows.Scan(&seq, &clients); err != nil {
+			_ = rows.Close()
+			return 0, err
+		}
+		n, last = n+1, seq
+		if clients == "" {
+			continue
+		}
+		var ids []string
+		if err := json.Unmarshal([]byte(clients), &ids); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("record %d: clients: %w", seq, err)
+		}
+		for _, id := range ids {
+			sp, ok := spans[id]
+			if !ok {
+				sp.first = seq
+			}
+			sp.last = seq
+			spans[id] = sp
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO access_client_ranges (client_id, first_seq, last_seq) VALUES (?, ?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ins.Close() }()
+	for _, client := range slices.Sorted(maps.Keys(spans)) {
+		sp := spans[client]
+		if _, err := ins.ExecContext(ctx, client, sp.first, sp.last); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE access_index_state SET indexed_through = ? WHERE id = 1`, last); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// catchUpIndex has the writer index every record acknowledged so far.
+func (l *SQLiteAccessLog) catchUpIndex(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case l.indexNow <- done:
+	case <-l.stopped:
+		return errors.New("access log: closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+const insertRecordSQL = `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
+	request_id, purpose, clinic_id, objects, basis, grant_id, grant_reason, clients)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// prepareInsert prepares the insert on the database once (only the writer
+// calls it): preparing it in every group's transaction parsed it anew
+// each time.
+func (l *SQLiteAccessLog) prepareInsert(ctx context.Context) error {
 	if l.prepared != nil {
 		return nil
 	}
-	record, err := l.db.PrepareContext(ctx, insertRecordSQL)
+	stmt, err := l.db.PrepareContext(ctx, insertRecordSQL)
 	if err != nil {
 		return err
 	}
-	client, err := l.db.PrepareContext(ctx, insertRecordClientSQL)
-	if err != nil {
-		_ = record.Close()
-		return err
-	}
-	l.prepared = &recordInserts{record: record, client: client}
+	l.prepared = stmt
 	return nil
 }
 
-func (s recordInserts) close() {
-	_ = s.record.Close()
-	_ = s.client.Close()
-}
-
-func (s recordInserts) insert(ctx context.Context, r *recordRequest) error {
+// insertRecord writes one record in tx, through ins (the prepared insert,
+// or nil). A log that indexes as it writes also writes the record's
+// clients.
+func (l *SQLiteAccessLog) insertRecord(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, r *recordRequest) error {
 	rec := r.rec
-	var seq int64
-	if err := s.record.QueryRowContext(ctx, rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
-		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason).Scan(&seq); err != nil {
-		return fmt.Errorf("access log: insert: %w", err)
-	}
-	for _, c := range r.clients {
-		if _, err := s.client.ExecContext(ctx, seq, c); err != nil {
-			return fmt.Errorf("access log: insert client: %w", err)
+	args := []any{rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
+		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason, r.clients}
+	if l.deferIndex {
+		var err error
+		if ins != nil {
+			_, err = ins.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertRecordSQL, args...)
 		}
+		if err != nil {
+			return fmt.Errorf("access log: insert: %w", err)
+		}
+		return nil
 	}
-	return nil
-}
-
-func insertRecord(ctx context.Context, tx *sql.Tx, r *recordRequest) error {
-	rec := r.rec
 	// RETURNING rather than LastInsertId, which PostgreSQL's driver lacks.
 	var seq int64
-	err := tx.QueryRowContext(ctx, insertRecordSQL,
-		rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
-		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason).Scan(&seq)
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, insertRecordSQL+` RETURNING seq`, args...).Scan(&seq); err != nil {
 		return fmt.Errorf("access log: insert: %w", err)
 	}
-	for _, c := range r.clients {
-		if _, err := tx.ExecContext(ctx, insertRecordClientSQL, seq, c); err != nil {
+	for _, c := range r.clientIDs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO access_record_clients (seq, client_id) VALUES (?, ?)`, seq, c); err != nil {
 			return fmt.Errorf("access log: insert client: %w", err)
 		}
 	}
@@ -383,11 +622,20 @@ func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args
 	if limit < 1 {
 		return nil, errors.New("access log: limit must be positive")
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
+	if l.deferIndex {
+		if err := l.catchUpIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
+	query := `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
 		r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
 		FROM access_record_clients c JOIN access_records r ON r.seq = c.seq
-		WHERE c.client_id = ? AND c.seq > ?`+where+` ORDER BY c.seq LIMIT ?`,
-		append(append([]any{clientID, after}, args...), limit)...)
+		WHERE c.client_id = ? AND c.seq > ?` + where + ` ORDER BY c.seq LIMIT ?`
+	params := append(append([]any{clientID, after}, args...), limit)
+	if l.deferIndex {
+		query, params = rangesQuery(where), append(append([]any{clientID, clientID, after, after, after, clientID}, args...), limit)
+	}
+	rows, err := l.db.QueryContext(ctx, query, params...)
 	if err != nil {
 		return nil, fmt.Errorf("access log: list: %w", err)
 	}
@@ -425,6 +673,25 @@ func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args
 	return out, nil
 }
 
+// rangesQuery lists a client's records from SQLite's client ranges, with
+// the extra condition where. It starts at the range holding the first
+// record after "after" (ranges of a client never overlap), and orders by
+// range, then record: the order of the index and of the rowid, so SQLite
+// sorts nothing, and the same as by record since the ranges are
+// ascending. Parameters: client, client, after, after, after, client,
+// where's, limit.
+func rangesQuery(where string) string {
+	return `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
+		r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
+		FROM access_client_ranges c JOIN access_records r ON r.seq BETWEEN c.first_seq AND c.last_seq
+		WHERE c.client_id = ?
+			AND c.first_seq >= COALESCE((SELECT MAX(first_seq) FROM access_client_ranges
+				WHERE client_id = ? AND first_seq <= ?), 0)
+			AND c.last_seq > ? AND r.seq > ?
+			AND EXISTS (SELECT 1 FROM json_each(r.clients) WHERE json_each.value = ?)` + where + `
+		ORDER BY c.first_seq, r.seq LIMIT ?`
+}
+
 // upgradeAccessLog adds the columns later versions keep to a log made by
 // an earlier one (records written before keep them empty).
 func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
@@ -449,7 +716,7 @@ func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("access log: read schema: %w", err)
 	}
-	for _, col := range []string{"basis", "grant_id", "grant_reason"} {
+	for _, col := range []string{"basis", "grant_id", "grant_reason", "clients"} {
 		if have[col] {
 			continue
 		}
@@ -457,40 +724,48 @@ func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("access log: add column %s: %w", col, err)
 		}
 	}
-	if pgsql.Is(db) {
-		return nil
-	}
-	return withoutRowidClients(ctx, db)
+	return nil
 }
 
-// withoutRowidClients rebuilds a SQLite log's access_record_clients made
-// before it was WITHOUT ROWID, keeping every row, in one transaction.
-func withoutRowidClients(ctx context.Context, db *sql.DB) error {
-	var def string
-	err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'access_record_clients'`).Scan(&def)
-	if err != nil {
-		return fmt.Errorf("access log: read schema: %w", err)
-	}
-	if strings.Contains(def, "WITHOUT ROWID") {
-		return nil
-	}
+// moveToClientRanges brings a SQLite log to the client ranges, in one
+// transaction. A log made before them indexed each record's clients in
+// access_record_clients, a row per client and record: each such row
+// becomes a range of one record, the record's clients column is filled
+// from them, the table is dropped, and the index starts after the last
+// record. A new log starts from the beginning.
+func moveToClientRanges(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
+		return fmt.Errorf("access log: move to client ranges: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	for _, stmt := range []string{
-		`CREATE TABLE access_record_clients_rebuilt ` + accessRecordClientsTable,
-		`INSERT INTO access_record_clients_rebuilt (seq, client_id) SELECT seq, client_id FROM access_record_clients`,
-		`DROP TABLE access_record_clients`,
-		`ALTER TABLE access_record_clients_rebuilt RENAME TO access_record_clients`,
-	} {
+	var old int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'access_record_clients'`).Scan(&old); err != nil {
+		return fmt.Errorf("access log: move to client ranges: %w", err)
+	}
+	// WHERE true: SQLite needs it before ON CONFLICT in INSERT ... SELECT.
+	steps := []string{`INSERT INTO access_index_state (id, indexed_through)
+		SELECT 1, COALESCE(MAX(seq), 0) FROM access_records WHERE true ON CONFLICT (id) DO NOTHING`}
+	if old > 0 {
+		steps = []string{
+			`WITH named AS (SELECT seq, json_group_array(client_id) AS clients
+				FROM (SELECT seq, client_id FROM access_record_clients ORDER BY seq, client_id) GROUP BY seq)
+			UPDATE access_records SET clients = named.clients FROM named WHERE access_records.seq = named.seq`,
+			`INSERT INTO access_client_ranges (client_id, first_seq, last_seq)
+				SELECT client_id, seq, seq FROM access_record_clients`,
+			`DROP TABLE access_record_clients`,
+			`INSERT INTO access_index_state (id, indexed_through)
+				SELECT 1, COALESCE(MAX(seq), 0) FROM access_records WHERE true
+				ON CONFLICT (id) DO UPDATE SET indexed_through = excluded.indexed_through`,
+		}
+	}
+	for _, stmt := range steps {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
+			return fmt.Errorf("access log: move to client ranges: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("access log: rebuild access_record_clients: %w", err)
+		return fmt.Errorf("access log: move to client ranges: %w", err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/careflow/careflow/projections/pgsql"
 )
@@ -19,10 +18,7 @@ func OpenPostgresAccessLog(ctx context.Context, url string) (*SQLiteAccessLog, e
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	for _, stmt := range strings.Split(accessLogSchema, ";") {
-		if strings.TrimSpace(stmt) == "" {
-			continue
-		}
+	for _, stmt := range []string{accessRecordsSchema, postgresClientIndexSchema} {
 		if _, err := db.ExecContext(ctx, pgsql.DDL(db, stmt)); err != nil {
 			return nil, errors.Join(fmt.Errorf("access log: schema: %w", err), db.Close())
 		}
@@ -30,7 +26,5 @@ func OpenPostgresAccessLog(ctx context.Context, url string) (*SQLiteAccessLog, e
 	if err := upgradeAccessLog(ctx, db); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	l := &SQLiteAccessLog{db: db, requests: make(chan *recordRequest, 4*maxRecordGroup), stopped: make(chan struct{})}
-	go l.write()
-	return l, nil
+	return startAccessLog(ctx, db, false, accessLogOptions{})
 }

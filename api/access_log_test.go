@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/eventstore/sqlite"
 	"github.com/careflow/careflow/projections"
 	"github.com/careflow/careflow/projections/audit"
 	"github.com/careflow/careflow/projections/views"
@@ -245,43 +247,187 @@ func TestSQLiteAccessLogGroupsConcurrentRecords(t *testing.T) {
 	assert.Error(t, log.Record(ctx, record("late")), "a closed log takes nothing")
 }
 
-// A log written before access_record_clients was WITHOUT ROWID is rebuilt
-// on open, keeping every record under each of its clients.
-func TestSQLiteAccessLogUpgradesItsClientIndex(t *testing.T) {
+// A log made before the client ranges (its clients indexed a row per
+// client and record, in either of the two layouts it had) is moved to
+// them on open: every record is still listed under each of its clients,
+// once, and records written afterwards join them.
+func TestSQLiteAccessLogMovesAnOlderIndexToClientRanges(t *testing.T) {
+	for name, table := range map[string]string{
+		"rowid":         `CREATE TABLE access_record_clients (seq BIGINT NOT NULL REFERENCES access_records(seq), client_id TEXT NOT NULL, PRIMARY KEY (client_id, seq))`,
+		"without rowid": `CREATE TABLE access_record_clients (seq BIGINT NOT NULL REFERENCES access_records(seq), client_id TEXT NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "access.db")
+			db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{})
+			require.NoError(t, err)
+			for _, stmt := range []string{
+				`CREATE TABLE access_records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+					at BIGINT NOT NULL, user_id TEXT NOT NULL, actor_id TEXT NOT NULL, role TEXT NOT NULL,
+					method TEXT NOT NULL, route TEXT NOT NULL, request_id TEXT NOT NULL, purpose TEXT NOT NULL,
+					clinic_id TEXT NOT NULL, objects TEXT NOT NULL, basis TEXT NOT NULL DEFAULT '',
+					grant_id TEXT NOT NULL DEFAULT '', grant_reason TEXT NOT NULL DEFAULT '')`,
+				table,
+				`INSERT INTO access_records (id, at, user_id, actor_id, role, method, route, request_id, purpose, clinic_id, objects)
+					VALUES ('r0', 1, 'u1', 'p1', 'provider', 'GET', 'GET /v1/clients/{clientId}/sessions', '', '', 'c1', '{}'),
+					('r1', 2, 'u1', 'p1', 'provider', 'GET', 'GET /v1/providers/{providerId}/inbox', '', '', 'c1', '{}')`,
+				`INSERT INTO access_record_clients (seq, client_id) VALUES (1, 'k1'), (2, 'k1'), (2, 'k2')`,
+			} {
+				_, err := db.ExecContext(ctx, stmt)
+				require.NoError(t, err)
+			}
+			require.NoError(t, db.Close())
+
+			log, err := OpenSQLiteAccessLog(ctx, path)
+			require.NoError(t, err)
+			defer func() { _ = log.Close() }()
+			var tables int
+			require.NoError(t, log.db.QueryRowContext(ctx,
+				`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'access_record_clients'`).Scan(&tables))
+			assert.Zero(t, tables, "the old index is gone")
+			require.NoError(t, log.Record(ctx, AccessRecord{ID: "r2", At: time.Unix(3, 0), UserID: "u1", ActorID: "p1",
+				Role: "provider", Method: "GET", Route: "GET /v1/clients/{clientId}/sessions", ClientIDs: []string{"k2"}}))
+			for client, want := range map[string][]string{"k1": {"r0", "r1"}, "k2": {"r1", "r2"}, "k3": nil} {
+				got, err := log.ForClient(ctx, client, 0, 10)
+				require.NoError(t, err)
+				assert.Equal(t, want, recordIDs(got), client)
+			}
+		})
+	}
+}
+
+func recordIDs(recs []AccessRecord) []string {
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// A read waits for its record, not for the client index: that is written
+// behind, and a listing brings it up to date before it answers.
+func TestSQLiteAccessLogIndexesClientsBehindTheRecords(t *testing.T) {
+	ctx := context.Background()
+	log, err := openSQLiteAccessLog(ctx, filepath.Join(t.TempDir(), "access.db"), accessLogOptions{indexEvery: time.Hour, indexBatch: 1000})
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	require.NoError(t, log.Record(ctx, AccessRecord{ID: "r1", At: time.Unix(1, 0), UserID: "u1", ActorID: "p1",
+		Role: "provider", Method: "GET", Route: "GET /v1/providers/{providerId}/inbox", ClientIDs: []string{"k2", "k1"}}))
+	ranges := func() (n int) {
+		require.NoError(t, log.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM access_client_ranges`).Scan(&n))
+		return n
+	}
+	assert.Zero(t, ranges(), "recording wrote no index")
+	got, err := log.ForClient(ctx, "k2", 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r1"}, recordIDs(got))
+	assert.Equal(t, 2, ranges(), "the listing indexed both clients")
+}
+
+// Records are durable before the index is: after a crash between the two
+// (here, the index rolled back by hand), opening the log indexes them.
+func TestSQLiteAccessLogIndexesAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "access.db")
 	log, err := OpenSQLiteAccessLog(ctx, path)
 	require.NoError(t, err)
-	// Turn the table back into the old rowid table, with the log's rows.
-	for _, stmt := range []string{
-		`DROP TABLE access_record_clients`,
-		`CREATE TABLE access_record_clients (seq BIGINT NOT NULL REFERENCES access_records(seq),
-			client_id TEXT NOT NULL, PRIMARY KEY (client_id, seq))`,
-	} {
-		_, err := log.db.ExecContext(ctx, stmt)
-		require.NoError(t, err)
-	}
-	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	for i, clients := range [][]string{{"k1"}, {"k1", "k2"}} {
-		require.NoError(t, log.Record(ctx, AccessRecord{ID: fmt.Sprint("r", i), At: at, UserID: "u1", ActorID: "p1",
-			Role: "provider", Method: "GET", Route: "GET /v1/clients/{clientId}/sessions", ClinicID: "c1", ClientIDs: clients}))
+	for i := range 5 {
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: fmt.Sprint("r", i), At: time.Unix(int64(i), 0), UserID: "u1",
+			ActorID: "p1", Role: "provider", Method: "GET", Route: "GET /v1/clients/{clientId}", ClientIDs: []string{"k1"}}))
 	}
 	require.NoError(t, log.Close())
+	db, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{})
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `DELETE FROM access_client_ranges`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `UPDATE access_index_state SET indexed_through = 0`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
 
-	log, err = OpenSQLiteAccessLog(ctx, path)
+	log, err = openSQLiteAccessLog(ctx, path, accessLogOptions{indexEvery: time.Hour})
 	require.NoError(t, err)
 	defer func() { _ = log.Close() }()
-	var def string
-	require.NoError(t, log.db.QueryRowContext(ctx,
-		`SELECT sql FROM sqlite_schema WHERE name = 'access_record_clients'`).Scan(&def))
-	assert.Contains(t, def, "WITHOUT ROWID")
-	for client, want := range map[string][]string{"k1": {"r0", "r1"}, "k2": {"r1"}} {
-		got, err := log.ForClient(ctx, client, 0, 10)
-		require.NoError(t, err)
-		var ids []string
-		for _, rec := range got {
-			ids = append(ids, rec.ID)
+	var ranges int
+	require.NoError(t, log.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM access_client_ranges`).Scan(&ranges))
+	assert.Equal(t, 1, ranges, "indexed on open, before any listing")
+	got, err := log.ForClient(ctx, "k1", 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r0", "r1", "r2", "r3", "r4"}, recordIDs(got))
+}
+
+// Across many small index batches, paging through a client's records
+// gives each once, in order, and none of another client's; Disclosures
+// pages the same way.
+func TestSQLiteAccessLogPagesThroughClientRanges(t *testing.T) {
+	ctx := context.Background()
+	log, err := openSQLiteAccessLog(ctx, filepath.Join(t.TempDir(), "access.db"), accessLogOptions{indexBatch: 3})
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	want := map[string][]string{}
+	for i := range 40 {
+		clients := []string{"k1"}
+		switch {
+		case i%5 == 0:
+			clients = []string{"k2"}
+		case i%3 == 0:
+			clients = []string{"k1", "k2"}
 		}
-		assert.ElementsMatch(t, want, ids, client)
+		id := fmt.Sprintf("r%02d", i)
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: id, At: time.Unix(int64(i), 0), UserID: "u1", ActorID: "a1",
+			Role: "clinic_admin", Method: "GET", Route: "GET /v1/clients/{clientId}", ClientIDs: clients, Basis: BasisClinicRole}))
+		for _, c := range clients {
+			want[c] = append(want[c], id)
+		}
+		if i%7 == 0 {
+			// A listing now and then: it indexes what waits, so ranges
+			// of several sizes result.
+			_, err := log.ForClient(ctx, "k1", 0, 1)
+			require.NoError(t, err)
+		}
 	}
+	for _, client := range []string{"k1", "k2"} {
+		for _, list := range []func(after int64) ([]AccessRecord, error){
+			func(after int64) ([]AccessRecord, error) { return log.ForClient(ctx, client, after, 4) },
+			func(after int64) ([]AccessRecord, error) {
+				return log.Disclosures(ctx, client, time.Unix(0, 0), after, 4)
+			},
+		} {
+			var got []string
+			var after int64
+			for {
+				page, err := list(after)
+				require.NoError(t, err)
+				got = append(got, recordIDs(page)...)
+				if len(page) < 4 {
+					break
+				}
+				after = page[len(page)-1].Seq
+			}
+			assert.Equal(t, want[client], got, client)
+		}
+	}
+}
+
+// The listing reads the index in its order: SQLite sorts nothing, however
+// many records a client has.
+func TestSQLiteAccessLogListingNeedsNoSort(t *testing.T) {
+	ctx := context.Background()
+	log, err := OpenSQLiteAccessLog(ctx, filepath.Join(t.TempDir(), "access.db"))
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	rows, err := log.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+rangesQuery(""), "k1", "k1", 0, 0, 0, "k1", 10)
+	require.NoError(t, err)
+	defer func() { _ = rows.Close() }()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	joined := strings.Join(plan, "\n")
+	assert.NotContains(t, joined, "TEMP B-TREE", joined)
+	assert.Contains(t, joined, "SEARCH c USING PRIMARY KEY (client_id=? AND first_seq>?)", joined)
+	assert.Contains(t, joined, "SEARCH r USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", joined)
 }

@@ -32,7 +32,7 @@ const (
 	benchMaxClients  = 256
 	benchMaxDuration = 10 * time.Minute
 	benchMaxLoops    = 1_000_000
-	benchMaxReads    = 20
+	benchMaxReads    = 1000
 	benchMaxErrors   = 5 // distinct error messages kept for the report
 )
 
