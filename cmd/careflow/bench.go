@@ -475,6 +475,11 @@ type benchWorker struct {
 	rec            recorder
 	rng            *rand.Rand
 	readSeq        int
+	// readsUntil: after it, a loop finishes its commands without the
+	// reads between them. A loop of many reads would otherwise run far
+	// past the run's duration, with fewer and fewer workers still reading,
+	// and the tail, not the server, would set reads/s. Zero: no limit.
+	readsUntil time.Time
 	// The previous loop's session and assignment: read targets the
 	// projections have had time to see.
 	lastSession, lastAssignment string
@@ -493,6 +498,9 @@ func (w *benchWorker) do(ctx context.Context, op, method, path string, who bench
 }
 
 func (w *benchWorker) readsAfterCommand(ctx context.Context) error {
+	if !w.readsUntil.IsZero() && time.Now().After(w.readsUntil) {
+		return nil
+	}
 	for range w.reads {
 		w.readSeq++
 		kind := w.readSeq % 5
@@ -765,7 +773,8 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (benchRep
 	for i := range o.Clients {
 		recs[i] = newRecorder()
 		w := &benchWorker{h: h, provider: provider, client: clients[i%len(clients)], reads: o.Reads, rec: recs[i],
-			activation: warm.activation, activationWait: o.ActivationWait, rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
+			activation: warm.activation, activationWait: o.ActivationWait, rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano()))),
+			readsUntil: deadline}
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil && budget.Add(-1) >= 0 {
 				if err := w.loop(ctx); err != nil {

@@ -284,6 +284,25 @@ func TestBenchDrivesTheCareLoopAndCountsEveryRequest(t *testing.T) {
 	assert.Contains(t, printed.String(), "24 care loops completed")
 }
 
+// A loop still running when the duration is up finishes its commands but
+// reads no more: reads/s measures the run, not a tail of loops that a
+// long run of reads drew out.
+func TestBenchStopsReadingWhenTheDurationIsUp(t *testing.T) {
+	fake := newFakeCareServer()
+	srv := httptest.NewServer(fake.handler(t))
+	defer srv.Close()
+
+	o := defaultBenchOptions()
+	o.ClinicAdmin = ""
+	o.URL, o.Clients, o.MaxLoops, o.Duration, o.Reads = srv.URL, 1, 1, 5*time.Millisecond, 1000
+	rep, err := runBench(context.Background(), o, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Loops, "the loop is finished")
+	assert.Equal(t, 11, rep.Commands.Count, "with all its commands")
+	assert.Less(t, rep.Reads.Count, 11*1000, "but not the reads after the duration")
+	assert.Zero(t, rep.Reads.Count%1000, "a command's reads are all made or none")
+}
+
 func TestBenchWithoutActivateRouteWaitsForTheTimeReactor(t *testing.T) {
 	fake := newFakeCareServer()
 	fake.noActivate, fake.reactorAfter = true, 2
