@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -100,6 +101,10 @@ type SQLiteAccessLog struct {
 	// records wait for the client index.
 	prepared  *sql.Stmt
 	unindexed int
+	// pending: records committed and not yet indexed, in seq order, so
+	// that the index need not read and decode them again (that was most
+	// of its cost).
+	pending []indexEntry
 }
 
 // accessLogOptions pace the client index; tests shorten or stretch them.
@@ -128,7 +133,19 @@ type recordRequest struct {
 	clientIDs []string   // sorted, once each
 	clients   string     // clientIDs as the row keeps them (encodeClients)
 	done      chan error // buffered: the writer never blocks on it
+	seq       int64      // set by the writer (SQLite)
 }
+
+// indexEntry is a committed record the client index has not reached yet.
+type indexEntry struct {
+	seq     int64
+	clients []string
+}
+
+// maxPendingEntries bounds the records the writer remembers for the
+// index; past it (the index keeps failing) it forgets them and indexes
+// from the database.
+const maxPendingEntries = 1 << 16
 
 // encodeClients is how a record names its clients in its row: a JSON
 // array, or "" for none.
@@ -347,6 +364,9 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 	if err := l.commitAll(group); err == nil {
 		if l.deferIndex {
 			l.unindexed += len(group)
+			for _, r := range group {
+				l.remember(r)
+			}
 		}
 		for _, r := range group {
 			r.done <- nil
@@ -425,9 +445,40 @@ func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 	for i, r := range group {
 		if results[i] == nil && l.deferIndex {
 			l.unindexed++
+			l.remember(r)
 		}
 		r.done <- results[i]
 	}
+}
+
+// remember keeps a committed record for the index.
+func (l *SQLiteAccessLog) remember(r *recordRequest) {
+	if len(l.pending) >= maxPendingEntries {
+		l.pending = nil
+	}
+	l.pending = append(l.pending, indexEntry{seq: r.seq, clients: r.clientIDs})
+}
+
+// pendingAfter returns the remembered records that follow through
+// without a gap, at most indexBatch; none when memory does not hold the
+// record right after through (after a restart, or around records another
+// process wrote), and the index then reads the database.
+func (l *SQLiteAccessLog) pendingAfter(through int64) []indexEntry {
+	i := l.pendingFrom(through + 1)
+	if i == len(l.pending) || l.pending[i].seq != through+1 {
+		return nil
+	}
+	j := i + 1
+	for j < len(l.pending) && j-i < l.opts.indexBatch && l.pending[j].seq == l.pending[j-1].seq+1 {
+		j++
+	}
+	return l.pending[i:j]
+}
+
+// pendingFrom is the index of the first remembered record at or after seq.
+func (l *SQLiteAccessLog) pendingFrom(seq int64) int {
+	i, _ := slices.BinarySearchFunc(l.pending, seq, func(e indexEntry, seq int64) int { return cmp.Compare(e.seq, seq) })
+	return i
 }
 
 // indexSome writes one batch of the client index. One batch at a time,
@@ -438,23 +489,24 @@ func (l *SQLiteAccessLog) indexSome() {
 	n, err := l.indexBatch(context.Background())
 	if err == nil {
 		l.unindexed = max(l.unindexed-n, 0)
-		if n < l.opts.indexBatch {
+		if n == 0 {
 			l.unindexed = 0
 		}
 	}
 }
 
 // indexPending writes the client index of every record it has not
-// reached, in batches of indexBatch records, each with its checkpoint in
-// one transaction. Only the writer (or the opener, before it starts)
-// calls it.
+// reached, in batches of indexBatch records at most, each with its
+// checkpoint in one transaction, until a batch finds nothing (a short
+// batch may have stopped at a record another process wrote). Only the
+// writer (or the opener, before it starts) calls it.
 func (l *SQLiteAccessLog) indexPending(ctx context.Context) error {
 	for {
 		n, err := l.indexBatch(ctx)
 		if err != nil {
 			return fmt.Errorf("access log: index: %w", err)
 		}
-		if n < l.opts.indexBatch {
+		if n == 0 {
 			l.unindexed = 0
 			return nil
 		}
@@ -473,53 +525,28 @@ func (l *SQLiteAccessLog) indexBatch(ctx context.Context) (int, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_through FROM access_index_state WHERE id = 1`).Scan(&through); err != nil {
 		return 0, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, clients FROM access_records WHERE seq > ? ORDER BY seq LIMIT ?`,
-		through, l.opts.indexBatch)
-	if err != nil {
-		return 0, err
-	}
-	type span struct{ first, last int64 }
-	var (
-		spans = map[string]span{}
-		n     int
-		last  = through
-	)
-	for rows.Next() {
-		var (
-			seq     int64
-			clients string
-		)
-		if err := rows.Scan(&seq, &clients); err != nil {
-			_ = rows.Close()
+	entries := l.pendingAfter(through)
+	if entries == nil {
+		if entries, err = l.readUnindexed(ctx, tx, through); err != nil {
 			return 0, err
 		}
-		n, last = n+1, seq
-		if clients == "" {
-			continue
-		}
-		var ids []string
-		if err := json.Unmarshal([]byte(clients), &ids); err != nil {
-			_ = rows.Close()
-			return 0, fmt.Errorf("record %d: clients: %w", seq, err)
-		}
-		for _, id := range ids {
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	type span struct{ first, last int64 }
+	spans := map[string]span{}
+	for _, e := range entries {
+		for _, id := range e.clients {
 			sp, ok := spans[id]
 			if !ok {
-				sp.first = seq
+				sp.first = e.seq
 			}
-			sp.last = seq
+			sp.last = e.seq
 			spans[id] = sp
 		}
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
+	last := entries[len(entries)-1].seq
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO access_client_ranges (client_id, first_seq, last_seq) VALUES (?, ?, ?)`)
 	if err != nil {
 		return 0, err
@@ -534,7 +561,39 @@ func (l *SQLiteAccessLog) indexBatch(ctx context.Context) (int, error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE access_index_state SET indexed_through = ? WHERE id = 1`, last); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	l.pending = append(l.pending[:0], l.pending[l.pendingFrom(last+1):]...)
+	return len(entries), nil
+}
+
+// readUnindexed reads the next indexBatch records after through from the
+// database, with their clients.
+func (l *SQLiteAccessLog) readUnindexed(ctx context.Context, tx *sql.Tx, through int64) ([]indexEntry, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, clients FROM access_records WHERE seq > ? ORDER BY seq LIMIT ?`,
+		through, l.opts.indexBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var entries []indexEntry
+	for rows.Next() {
+		var (
+			e       indexEntry
+			clients string
+		)
+		if err := rows.Scan(&e.seq, &clients); err != nil {
+			return nil, err
+		}
+		if clients != "" {
+			if err := json.Unmarshal([]byte(clients), &e.clients); err != nil {
+				return nil, fmt.Errorf("record %d: clients: %w", e.seq, err)
+			}
+		}
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
 }
 
 // catchUpIndex has the writer index every record acknowledged so far.
@@ -582,11 +641,17 @@ func (l *SQLiteAccessLog) insertRecord(ctx context.Context, tx *sql.Tx, ins *sql
 	args := []any{rec.ID, rec.At.UTC().UnixNano(), rec.UserID, rec.ActorID, rec.Role, rec.Method, rec.Route,
 		rec.RequestID, rec.Purpose, rec.ClinicID, r.objects, rec.Basis, rec.EmergencyGrantID, rec.EmergencyReason, r.clients}
 	if l.deferIndex {
-		var err error
+		var (
+			res sql.Result
+			err error
+		)
 		if ins != nil {
-			_, err = ins.ExecContext(ctx, args...)
+			res, err = ins.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, insertRecordSQL, args...)
+			res, err = tx.ExecContext(ctx, insertRecordSQL, args...)
+		}
+		if err == nil {
+			r.seq, err = res.LastInsertId()
 		}
 		if err != nil {
 			return fmt.Errorf("access log: insert: %w", err)

@@ -355,6 +355,36 @@ func TestSQLiteAccessLogIndexesAfterACrash(t *testing.T) {
 	assert.Equal(t, []string{"r0", "r1", "r2", "r3", "r4"}, recordIDs(got))
 }
 
+// The writer indexes the records it committed from memory; a record
+// another process wrote in between is read from the database, not passed
+// over.
+func TestSQLiteAccessLogIndexesAnotherProcesssRecords(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "access.db")
+	log, err := openSQLiteAccessLog(ctx, path, accessLogOptions{indexEvery: time.Hour})
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	record := func(id string) {
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: id, At: time.Unix(1, 0), UserID: "u1", ActorID: "p1",
+			Role: "provider", Method: "GET", Route: "GET /v1/clients/{clientId}", ClientIDs: []string{"k1"}}))
+	}
+	record("r1")
+	other, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{})
+	require.NoError(t, err)
+	_, err = other.ExecContext(ctx, `INSERT INTO access_records (id, at, user_id, actor_id, role, method, route,
+		request_id, purpose, clinic_id, objects, clients) VALUES ('r2', 2, 'u9', 'a9', 'auditor', 'GET',
+		'GET /v1/audit/clients/{clientId}/timeline', '', '', '', '{}', '["k1"]')`)
+	require.NoError(t, err)
+	require.NoError(t, other.Close())
+	record("r3")
+	require.Len(t, log.pending, 2, "r1 and r3 are remembered, with a gap between them")
+
+	got, err := log.ForClient(ctx, "k1", 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r1", "r2", "r3"}, recordIDs(got))
+	assert.Empty(t, log.pending, "everything indexed is forgotten")
+}
+
 // Across many small index batches, paging through a client's records
 // gives each once, in order, and none of another client's; Disclosures
 // pages the same way.
