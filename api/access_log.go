@@ -319,9 +319,7 @@ func (l *SQLiteAccessLog) write() {
 			if !ok {
 				// Closing: index what is left. A failure here is
 				// repaired on the next open.
-				if l.unindexed > 0 {
-					_ = l.indexPending(context.Background())
-				}
+				_ = l.indexPending(context.Background())
 				return
 			}
 			group = append(group[:0], first)
@@ -338,8 +336,12 @@ func (l *SQLiteAccessLog) write() {
 				}
 			}
 			l.commit(group)
-			if l.unindexed >= l.opts.indexBatch {
-				l.indexSome()
+			// A batch per indexBatch records committed, so that the
+			// index keeps up however large the groups get.
+			for l.unindexed >= l.opts.indexBatch {
+				if !l.indexSome() {
+					break
+				}
 			}
 		case done := <-l.indexNow:
 			done <- l.indexPending(context.Background())
@@ -485,14 +487,16 @@ func (l *SQLiteAccessLog) pendingFrom(seq int64) int {
 // between groups of records: reads wait for their records, and a large
 // catch-up in one go held them up for its whole length. A failure is
 // tried again with the next batch (and reported by the next listing).
-func (l *SQLiteAccessLog) indexSome() {
+func (l *SQLiteAccessLog) indexSome() (ok bool) {
 	n, err := l.indexBatch(context.Background())
-	if err == nil {
-		l.unindexed = max(l.unindexed-n, 0)
-		if n == 0 {
-			l.unindexed = 0
-		}
+	if err != nil {
+		return false
 	}
+	l.unindexed = max(l.unindexed-n, 0)
+	if n == 0 {
+		l.unindexed = 0
+	}
+	return true
 }
 
 // indexPending writes the client index of every record it has not
@@ -743,8 +747,9 @@ func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args
 // record after "after" (ranges of a client never overlap), and orders by
 // range, then record: the order of the index and of the rowid, so SQLite
 // sorts nothing, and the same as by record since the ranges are
-// ascending. Parameters: client, client, after, after, after, client,
-// where's, limit.
+// ascending. A record naming no clients keeps "" (json_each(NULL) is
+// empty, json_each(”) an error) and may lie inside a range. Parameters:
+// client, client, after, after, after, client, where's, limit.
 func rangesQuery(where string) string {
 	return `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
 		r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
@@ -753,7 +758,7 @@ func rangesQuery(where string) string {
 			AND c.first_seq >= COALESCE((SELECT MAX(first_seq) FROM access_client_ranges
 				WHERE client_id = ? AND first_seq <= ?), 0)
 			AND c.last_seq > ? AND r.seq > ?
-			AND EXISTS (SELECT 1 FROM json_each(r.clients) WHERE json_each.value = ?)` + where + `
+			AND EXISTS (SELECT 1 FROM json_each(NULLIF(r.clients, '')) WHERE json_each.value = ?)` + where + `
 		ORDER BY c.first_seq, r.seq LIMIT ?`
 }
 
@@ -785,7 +790,13 @@ func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
 		if have[col] {
 			continue
 		}
-		if _, err := db.ExecContext(ctx, `ALTER TABLE access_records ADD COLUMN `+col+` TEXT NOT NULL DEFAULT ''`); err != nil {
+		// IF NOT EXISTS on PostgreSQL: servers sharing the log may start
+		// together (SQLite has no such clause, and one process opens it).
+		add := `ALTER TABLE access_records ADD COLUMN `
+		if pgsql.Is(db) {
+			add += `IF NOT EXISTS `
+		}
+		if _, err := db.ExecContext(ctx, add+col+` TEXT NOT NULL DEFAULT ''`); err != nil {
 			return fmt.Errorf("access log: add column %s: %w", col, err)
 		}
 	}
@@ -798,30 +809,40 @@ func upgradeAccessLog(ctx context.Context, db *sql.DB) error {
 // becomes a range of one record, the record's clients column is filled
 // from them, the table is dropped, and the index starts after the last
 // record. A new log starts from the beginning.
+//
+// The table back beside the ranges means an older build wrote to a moved
+// log (a rollback, then forward again): its records get their clients
+// column from the table too, and the index is rebuilt from the first
+// record, since ranges and checkpoint may no longer fit the records.
 func moveToClientRanges(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("access log: move to client ranges: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var old int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'access_record_clients'`).Scan(&old); err != nil {
+	var old, moved int
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'access_record_clients'),
+		(SELECT COUNT(*) FROM access_index_state)`).Scan(&old, &moved); err != nil {
 		return fmt.Errorf("access log: move to client ranges: %w", err)
 	}
 	// WHERE true: SQLite needs it before ON CONFLICT in INSERT ... SELECT.
 	steps := []string{`INSERT INTO access_index_state (id, indexed_through)
 		SELECT 1, COALESCE(MAX(seq), 0) FROM access_records WHERE true ON CONFLICT (id) DO NOTHING`}
-	if old > 0 {
+	fill := `WITH named AS (SELECT seq, json_group_array(client_id) AS clients
+			FROM (SELECT seq, client_id FROM access_record_clients ORDER BY seq, client_id) GROUP BY seq)
+		UPDATE access_records SET clients = named.clients FROM named
+		WHERE access_records.seq = named.seq AND access_records.clients = ''`
+	switch {
+	case old > 0 && moved > 0:
+		steps = []string{fill, `DROP TABLE access_record_clients`, `DELETE FROM access_client_ranges`,
+			`UPDATE access_index_state SET indexed_through = 0`}
+	case old > 0:
 		steps = []string{
-			`WITH named AS (SELECT seq, json_group_array(client_id) AS clients
-				FROM (SELECT seq, client_id FROM access_record_clients ORDER BY seq, client_id) GROUP BY seq)
-			UPDATE access_records SET clients = named.clients FROM named WHERE access_records.seq = named.seq`,
+			fill,
 			`INSERT INTO access_client_ranges (client_id, first_seq, last_seq)
 				SELECT client_id, seq, seq FROM access_record_clients`,
 			`DROP TABLE access_record_clients`,
-			`INSERT INTO access_index_state (id, indexed_through)
-				SELECT 1, COALESCE(MAX(seq), 0) FROM access_records WHERE true
-				ON CONFLICT (id) DO UPDATE SET indexed_through = excluded.indexed_through`,
+			`INSERT INTO access_index_state (id, indexed_through) SELECT 1, COALESCE(MAX(seq), 0) FROM access_records`,
 		}
 	}
 	for _, stmt := range steps {

@@ -385,6 +385,69 @@ func TestSQLiteAccessLogIndexesAnotherProcesssRecords(t *testing.T) {
 	assert.Empty(t, log.pending, "everything indexed is forgotten")
 }
 
+// A record that names no clients (an empty page) can lie inside a
+// client's range; listing that client skips it instead of failing on it.
+func TestSQLiteAccessLogListsAroundRecordsWithoutClients(t *testing.T) {
+	ctx := context.Background()
+	log, err := openSQLiteAccessLog(ctx, filepath.Join(t.TempDir(), "access.db"), accessLogOptions{indexEvery: time.Hour})
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	for i, clients := range [][]string{{"k1"}, nil, {"k1"}} {
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: []string{"r1", "r2", "r3"}[i], At: time.Unix(int64(i+1), 0),
+			UserID: "u1", ActorID: "a1", Role: "clinic_admin", Method: "GET", Route: "GET /v1/clinics/{clinicId}/overview",
+			ClientIDs: clients, Basis: BasisClinicRole}))
+	}
+	got, err := log.ForClient(ctx, "k1", 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r1", "r3"}, recordIDs(got))
+	got, err = log.Disclosures(ctx, "k1", time.Unix(0, 0), 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"r1", "r3"}, recordIDs(got))
+}
+
+// An older build that ran on a moved log (a rollback) wrote its records
+// with the old per-record index and no clients column; the next open
+// gives them their clients and rebuilds the index, so every record is
+// listed once, in order.
+func TestSQLiteAccessLogRebuildsItsIndexAfterAnOlderBuildWrote(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "access.db")
+	record := func(log *SQLiteAccessLog, id string, clients ...string) {
+		require.NoError(t, log.Record(ctx, AccessRecord{ID: id, At: time.Unix(1, 0), UserID: "u1", ActorID: "p1",
+			Role: "provider", Method: "GET", Route: "GET /v1/providers/{providerId}/inbox", ClientIDs: clients}))
+	}
+	log, err := OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	record(log, "r1", "k1")
+	require.NoError(t, log.Close())
+
+	// The older build: its schema brings its table back, and it writes
+	// the record's clients there.
+	old, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{})
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS access_record_clients (seq BIGINT NOT NULL REFERENCES access_records(seq),
+			client_id TEXT NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
+		`INSERT INTO access_records (id, at, user_id, actor_id, role, method, route, request_id, purpose, clinic_id, objects)
+			VALUES ('r2', 2, 'u1', 'p1', 'provider', 'GET', 'GET /v1/providers/{providerId}/inbox', '', '', '', '{}')`,
+		`INSERT INTO access_record_clients (seq, client_id) VALUES (2, 'k1'), (2, 'k2')`,
+	} {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, old.Close())
+
+	log, err = OpenSQLiteAccessLog(ctx, path)
+	require.NoError(t, err)
+	defer func() { _ = log.Close() }()
+	record(log, "r3", "k1")
+	for client, want := range map[string][]string{"k1": {"r1", "r2", "r3"}, "k2": {"r2"}} {
+		got, err := log.ForClient(ctx, client, 0, 10)
+		require.NoError(t, err)
+		assert.Equal(t, want, recordIDs(got), client)
+	}
+}
+
 // Across many small index batches, paging through a client's records
 // gives each once, in order, and none of another client's; Disclosures
 // pages the same way.
@@ -401,6 +464,8 @@ func TestSQLiteAccessLogPagesThroughClientRanges(t *testing.T) {
 			clients = []string{"k2"}
 		case i%3 == 0:
 			clients = []string{"k1", "k2"}
+		case i%4 == 0:
+			clients = nil // an empty inbox page
 		}
 		id := fmt.Sprintf("r%02d", i)
 		require.NoError(t, log.Record(ctx, AccessRecord{ID: id, At: time.Unix(int64(i), 0), UserID: "u1", ActorID: "a1",
