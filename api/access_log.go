@@ -319,7 +319,9 @@ func (l *SQLiteAccessLog) write() {
 			if !ok {
 				// Closing: index what is left. A failure here is
 				// repaired on the next open.
-				_ = l.indexPending(context.Background())
+				if l.deferIndex {
+					_ = l.indexPending(context.Background())
+				}
 				return
 			}
 			group = append(group[:0], first)
