@@ -72,7 +72,7 @@ type AccessLog interface {
 // PHI waits for its record.
 //
 // A record is durable as one row that names its clients (access_records.
-// clients). The per-client index that listings use (access_record_clients)
+// clients). The per-client index that listings use (access_client_ranges)
 // is written behind, in batches, by the same writer: at most indexEvery
 // after a record, or once indexBatch records wait, and always before a
 // listing is answered, so a listing sees every record acknowledged before
@@ -97,14 +97,11 @@ type SQLiteAccessLog struct {
 	// the log there, and an identity's numbers can commit out of order, so
 	// a checkpoint by sequence number could pass over a record.
 	deferIndex bool
-	// Owned by the writer: the inserts prepared on db, and whether
-	// records wait for the client index.
-	prepared  *sql.Stmt
-	unindexed int
-	// pending: records committed and not yet indexed, in seq order, so
-	// that the index need not read and decode them again (that was most
-	// of its cost).
-	pending []indexEntry
+	// Owned by the writer: the insert prepared on db, and the records
+	// committed and not yet indexed, in seq order, so that the index need
+	// not read and decode them again (that was most of its cost).
+	prepared *sql.Stmt
+	pending  []indexEntry
 }
 
 // accessLogOptions pace the client index; tests shorten or stretch them.
@@ -149,15 +146,12 @@ const maxPendingEntries = 1 << 16
 
 // encodeClients is how a record names its clients in its row: a JSON
 // array, or "" for none.
-func encodeClients(clients []string) (string, error) {
+func encodeClients(clients []string) string {
 	if len(clients) == 0 {
-		return "", nil
+		return ""
 	}
-	raw, err := json.Marshal(clients)
-	if err != nil {
-		return "", fmt.Errorf("access log: clients: %w", err)
-	}
-	return string(raw), nil
+	raw, _ := json.Marshal(clients) // strings always encode
+	return string(raw)
 }
 
 // accessRecordsSchema is the log itself, the same on both databases.
@@ -278,11 +272,8 @@ func (l *SQLiteAccessLog) Record(ctx context.Context, rec AccessRecord) error {
 	clients := slices.Clone(rec.ClientIDs)
 	slices.Sort(clients)
 	clients = slices.DeleteFunc(slices.Compact(clients), func(c string) bool { return c == "" })
-	rawClients, err := encodeClients(clients)
-	if err != nil {
-		return err
-	}
-	req := &recordRequest{rec: rec, objects: string(rawObjects), clientIDs: clients, clients: rawClients, done: make(chan error, 1)}
+	req := &recordRequest{rec: rec, objects: string(rawObjects), clientIDs: clients, clients: encodeClients(clients),
+		done: make(chan error, 1)}
 
 	l.closeMu.Lock()
 	if l.closed {
@@ -340,7 +331,7 @@ func (l *SQLiteAccessLog) write() {
 			l.commit(group)
 			// A batch per indexBatch records committed, so that the
 			// index keeps up however large the groups get.
-			for l.unindexed >= l.opts.indexBatch {
+			for len(l.pending) >= l.opts.indexBatch {
 				if !l.indexSome() {
 					break
 				}
@@ -352,7 +343,7 @@ func (l *SQLiteAccessLog) write() {
 			l.indexSome()
 		}
 		switch {
-		case l.unindexed == 0:
+		case len(l.pending) == 0:
 			due = nil
 		case due == nil:
 			due = time.After(l.opts.indexEvery)
@@ -367,7 +358,6 @@ func (l *SQLiteAccessLog) commit(group []*recordRequest) {
 	// fails alone.
 	if err := l.commitAll(group); err == nil {
 		if l.deferIndex {
-			l.unindexed += len(group)
 			for _, r := range group {
 				l.remember(r)
 			}
@@ -448,14 +438,15 @@ func (l *SQLiteAccessLog) commitIsolating(group []*recordRequest) {
 	}
 	for i, r := range group {
 		if results[i] == nil && l.deferIndex {
-			l.unindexed++
 			l.remember(r)
 		}
 		r.done <- results[i]
 	}
 }
 
-// remember keeps a committed record for the index.
+// remember keeps a committed record for the index. Past
+// maxPendingEntries (the index keeps failing) the writer forgets them all
+// and the index reads them from the database.
 func (l *SQLiteAccessLog) remember(r *recordRequest) {
 	if len(l.pending) >= maxPendingEntries {
 		l.pending = nil
@@ -479,26 +470,25 @@ func (l *SQLiteAccessLog) pendingAfter(through int64) []indexEntry {
 	return l.pending[i:j]
 }
 
+// forget drops the remembered records up to seq: indexed.
+func (l *SQLiteAccessLog) forget(seq int64) {
+	l.pending = append(l.pending[:0], l.pending[l.pendingFrom(seq+1):]...)
+}
+
 // pendingFrom is the index of the first remembered record at or after seq.
 func (l *SQLiteAccessLog) pendingFrom(seq int64) int {
 	i, _ := slices.BinarySearchFunc(l.pending, seq, func(e indexEntry, seq int64) int { return cmp.Compare(e.seq, seq) })
 	return i
 }
 
-// indexSome writes one batch of the client index. One batch at a time,
-// between groups of records: reads wait for their records, and a large
-// catch-up in one go held them up for its whole length. A failure is
-// tried again with the next batch (and reported by the next listing).
-func (l *SQLiteAccessLog) indexSome() (ok bool) {
+// indexSome writes one batch of the client index and says whether it
+// indexed anything. One batch at a time, between groups of records: reads
+// wait for their records, and a large catch-up in one go held them up for
+// its whole length. A failure is tried again with the next batch (and
+// reported by the next listing).
+func (l *SQLiteAccessLog) indexSome() bool {
 	n, err := l.indexBatch(context.Background())
-	if err != nil {
-		return false
-	}
-	l.unindexed = max(l.unindexed-n, 0)
-	if n == 0 {
-		l.unindexed = 0
-	}
-	return true
+	return err == nil && n > 0
 }
 
 // indexPending writes the client index of every record it has not
@@ -513,7 +503,6 @@ func (l *SQLiteAccessLog) indexPending(ctx context.Context) error {
 			return fmt.Errorf("access log: index: %w", err)
 		}
 		if n == 0 {
-			l.unindexed = 0
 			return nil
 		}
 	}
@@ -531,6 +520,7 @@ func (l *SQLiteAccessLog) indexBatch(ctx context.Context) (int, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_through FROM access_index_state WHERE id = 1`).Scan(&through); err != nil {
 		return 0, err
 	}
+	l.forget(through)
 	entries := l.pendingAfter(through)
 	if entries == nil {
 		if entries, err = l.readUnindexed(ctx, tx, through); err != nil {
@@ -570,7 +560,7 @@ func (l *SQLiteAccessLog) indexBatch(ctx context.Context) (int, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
-	l.pending = append(l.pending[:0], l.pending[l.pendingFrom(last+1):]...)
+	l.forget(last)
 	return len(entries), nil
 }
 
@@ -698,14 +688,14 @@ func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args
 			return nil, err
 		}
 	}
-	query := `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
-		r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
-		FROM access_record_clients c JOIN access_records r ON r.seq = c.seq
-		WHERE c.client_id = ? AND c.seq > ?` + where + ` ORDER BY c.seq LIMIT ?`
-	params := append(append([]any{clientID, after}, args...), limit)
-	if l.deferIndex {
-		query, params = rangesQuery(where), append(append([]any{clientID, clientID, after, after, after, clientID}, args...), limit)
+	query, params := rangesQuery(where), []any{clientID, clientID, after, after, after, clientID}
+	if !l.deferIndex {
+		query, params = `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
+			r.request_id, r.purpose, r.clinic_id, r.objects, r.basis, r.grant_id, r.grant_reason
+			FROM access_record_clients c JOIN access_records r ON r.seq = c.seq
+			WHERE c.client_id = ? AND c.seq > ?`+where+` ORDER BY c.seq LIMIT ?`, []any{clientID, after}
 	}
+	params = append(append(params, args...), limit)
 	rows, err := l.db.QueryContext(ctx, query, params...)
 	if err != nil {
 		return nil, fmt.Errorf("access log: list: %w", err)
@@ -749,8 +739,9 @@ func (l *SQLiteAccessLog) list(ctx context.Context, clientID, where string, args
 // record after "after" (ranges of a client never overlap), and orders by
 // range, then record: the order of the index and of the rowid, so SQLite
 // sorts nothing, and the same as by record since the ranges are
-// ascending. A record naming no clients keeps "" (json_each(NULL) is
-// empty, json_each(”) an error) and may lie inside a range. Parameters:
+// ascending. A record naming no clients keeps an empty string, which
+// json_each refuses (NULLIF turns it into NULL, which json_each reads as
+// empty), and may lie inside a range. Parameters:
 // client, client, after, after, after, client, where's, limit.
 func rangesQuery(where string) string {
 	return `SELECT r.seq, r.id, r.at, r.user_id, r.actor_id, r.role, r.method, r.route,
