@@ -103,3 +103,12 @@ func indexExists(t *testing.T, db *DB, index string) bool {
 	require.NoError(t, db.read.QueryRow(q, index).Scan(&n))
 	return n == 1
 }
+
+// WITHOUT ROWID is SQLite's; PostgreSQL gets the same table without it.
+func TestTableDDLDropsWithoutRowidOnPostgres(t *testing.T) {
+	stmt := "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)\n\t\twithout rowid "
+	assert.Equal(t, stmt, tableDDL(sqliteDialect{}, stmt))
+	assert.Equal(t, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)", tableDDL(postgresDialect{}, stmt))
+	plain := "CREATE TABLE t (k TEXT PRIMARY KEY)"
+	assert.Equal(t, plain, tableDDL(postgresDialect{}, plain))
+}

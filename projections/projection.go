@@ -35,7 +35,9 @@ type Projection interface {
 	// the runner fills a new generation without them and creates them once
 	// it has caught up with the log (a bulk load), so Apply must not rely
 	// on one (an ON CONFLICT target needs the table's PRIMARY KEY or a
-	// UNIQUE constraint of the CREATE TABLE).
+	// UNIQUE constraint of the CREATE TABLE). A CREATE TABLE may end in
+	// WITHOUT ROWID (SQLite: the table is its primary key's B-tree); the
+	// runner drops that clause on PostgreSQL.
 	Schema(t TableNames) []string
 	// Apply writes the effect of one event inside the runner's transaction.
 	// It must not commit or roll back tx. Events the projection does not

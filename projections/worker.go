@@ -105,7 +105,7 @@ func (w *worker) prepare(ctx context.Context) error {
 	startedRebuild := false
 	if !found {
 		st = state{generation: 1, version: version, tables: tables, status: statusOK}
-		if err := createGeneration(ctx, tx, w.p, newTableNames(w.name, 1, tables)); err != nil {
+		if err := createGeneration(ctx, tx, d, w.p, newTableNames(w.name, 1, tables)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO projection_state (name, generation, version, position, tables)
@@ -121,7 +121,7 @@ func (w *worker) prepare(ctx context.Context) error {
 		}
 		if st.pendingGeneration == 0 && (st.version != version || !slices.Equal(st.tables, tables)) {
 			st.pendingGeneration, st.pendingVersion, st.pendingPosition, st.pendingTables = st.generation+1, version, 0, tables
-			if err := createGeneration(ctx, tx, w.p, newTableNames(w.name, st.pendingGeneration, tables)); err != nil {
+			if err := createGeneration(ctx, tx, d, w.p, newTableNames(w.name, st.pendingGeneration, tables)); err != nil {
 				return err
 			}
 			startedRebuild = true
@@ -559,7 +559,7 @@ func (w *worker) startRebuild(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := createGeneration(ctx, tx, w.p, names); err != nil {
+	if err := createGeneration(ctx, tx, d, w.p, names); err != nil {
 		return err
 	}
 	if err := execOne(ctx, tx, d, w.name+": start rebuild", `UPDATE projection_state SET pending_generation = ?,

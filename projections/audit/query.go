@@ -55,11 +55,11 @@ func ClientTimeline(ctx context.Context, db *projections.DB, clientID string, fr
 			` e ON e.position = c.position WHERE c.client_id = ? AND c.position > ?`
 		args := []any{clientID, page.After}
 		if !from.IsZero() {
-			query += ` AND c.recorded_at >= ?`
+			query += ` AND e.recorded_at >= ?`
 			args = append(args, formatTime(from))
 		}
 		if !to.IsZero() {
-			query += ` AND c.recorded_at <= ?`
+			query += ` AND e.recorded_at <= ?`
 			args = append(args, formatTime(to))
 		}
 		query += ` ORDER BY c.position LIMIT ?`
@@ -96,25 +96,6 @@ func checkTimelineQuery(clientID string, from, to time.Time, page Page) (int, er
 		return DefaultPageSize, nil
 	}
 	return page.Limit, nil
-}
-
-// StreamTrail lists every version of a stream as the audit trail read model
-// holds it, in version order.
-func StreamTrail(ctx context.Context, db *projections.DB, stream eventstore.StreamID) ([]Entry, error) {
-	if err := stream.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
-	}
-	var out []Entry
-	err := db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
-		entries, err := queryEntries(ctx, tx, `SELECT `+entryColumns+` FROM `+t.Of(eventsTable)+
-			` e WHERE e.stream = ? ORDER BY e.version`, stream.String())
-		if err != nil {
-			return fmt.Errorf("audit: trail of %s: %w", stream, err)
-		}
-		out = entries
-		return nil
-	})
-	return out, err
 }
 
 // StreamHistory lists every version of a stream straight from the event

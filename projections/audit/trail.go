@@ -42,7 +42,7 @@ var _ projections.Projection = (*Trail)(nil)
 func (*Trail) Name() string { return TrailName }
 
 // Version implements projections.Projection.
-func (*Trail) Version() int { return 1 }
+func (*Trail) Version() int { return 2 } // 2: one B-tree per table, no secondary indexes
 
 // Tables implements projections.Projection.
 func (*Trail) Tables() []string {
@@ -51,6 +51,14 @@ func (*Trail) Tables() []string {
 
 // Schema implements projections.Projection. Instants are fixed-width UTC
 // text (see timeLayout) so they sort and compare as text.
+//
+// Each table is one B-tree keyed the way it is read (WITHOUT ROWID; the
+// runner drops the clause on PostgreSQL) and there are no secondary
+// indexes: an event appends to the end of the events' tree and adds one
+// row to each of its clients' places in the links' tree. Every B-tree
+// touched at a random place costs a page written per event, live and in a
+// rebuild (docs/performance.md, session 7). A stream's versions are not
+// indexed here: the event store answers them (StreamHistory).
 func (*Trail) Schema(t projections.TableNames) []string {
 	events, clientEvents, streamClients := t.Of(eventsTable), t.Of(clientEventsTable), t.Of(streamClientsTable)
 	return []string{
@@ -72,20 +80,17 @@ func (*Trail) Schema(t projections.TableNames) []string {
 			clinic_id TEXT NOT NULL,
 			occurred_at TEXT NOT NULL,
 			recorded_at TEXT NOT NULL
-		)`,
-		`CREATE UNIQUE INDEX ` + events + `_by_stream ON ` + events + ` (stream, version)`,
+		) WITHOUT ROWID`,
 		`CREATE TABLE ` + clientEvents + ` (
 			client_id TEXT NOT NULL,
 			position BIGINT NOT NULL,
-			recorded_at TEXT NOT NULL,
 			PRIMARY KEY (client_id, position)
-		)`,
-		`CREATE INDEX ` + clientEvents + `_by_time ON ` + clientEvents + ` (client_id, recorded_at, position)`,
+		) WITHOUT ROWID`,
 		`CREATE TABLE ` + streamClients + ` (
 			stream TEXT PRIMARY KEY,
 			client_id TEXT NOT NULL,
 			position BIGINT NOT NULL
-		)`,
+		) WITHOUT ROWID`,
 	}
 }
 
@@ -96,13 +101,12 @@ func (*Trail) Schema(t projections.TableNames) []string {
 func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
 	refs := referencesOf(e.Data)
 	entry := entryOf(e, refs)
-	recordedAt := formatTime(entry.RecordedAt)
 	if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(eventsTable)+` (position, event_id, stream, stream_type,
 		stream_id, version, event_type, schema_version, subject, actor_id, actor_role, command_id, correlation_id,
 		causation_id, clinic_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		entry.Position, entry.EventID, entry.Stream, entry.StreamType, entry.StreamID, entry.Version, entry.Type,
 		entry.SchemaVersion, entry.Subject, entry.ActorID, entry.ActorRole, entry.CommandID, entry.CorrelationID,
-		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), recordedAt); err != nil {
+		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), formatTime(entry.RecordedAt)); err != nil {
 		return fmt.Errorf("audit: record event %d: %w", e.Position, err)
 	}
 	owner, err := tr.ownerOf(ctx, tx, t, e)
@@ -118,8 +122,8 @@ func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames
 		tr.owners.remember(entry.Stream, l.owner, e.Position)
 	}
 	for _, client := range l.clients {
-		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
-			client, e.Position, recordedAt); err != nil {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position) VALUES (?, ?)`,
+			client, e.Position); err != nil {
 			return fmt.Errorf("audit: link event %d to a client: %w", e.Position, err)
 		}
 	}
