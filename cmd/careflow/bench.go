@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +91,12 @@ func newBenchCmd() *cobra.Command {
 			"messages, cancel) and says so. It only talks to loopback addresses, and is bounded in clients,\n" +
 			"duration and loops.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The harness shares the machine with the server it measures:
+			// like serve (memory.go), it collects less often. Its heap is a
+			// few MiB, so no limit is needed.
+			if _, set := os.LookupEnv("GOGC"); !set {
+				debug.SetGCPercent(defaultGCPercent)
+			}
 			rep, err := runBench(cmd.Context(), o, cmd.OutOrStdout())
 			if err != nil {
 				return err

@@ -115,6 +115,12 @@ type Config struct {
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// GCPercent is Go's GOGC for serve: how far the heap grows past what
+	// is live before a collection (-1: only at MemoryLimit). MemoryLimit
+	// is Go's soft memory limit (GOMEMLIMIT syntax, such as 128MiB; 0: none).
+	// The environment's GOGC and GOMEMLIMIT win over both (memory.go).
+	GCPercent   int    `mapstructure:"gc_percent"`
+	MemoryLimit string `mapstructure:"memory_limit"`
 }
 
 // DefaultConfig is what careflow runs with when nothing is configured.
@@ -134,6 +140,8 @@ func DefaultConfig() Config {
 		StoreMigrate:    true,
 		// The OpenID Connect standard claim for a user's short name.
 		OIDCUsernameClaim: "preferred_username",
+		GCPercent:         defaultGCPercent,
+		MemoryLimit:       defaultMemoryLimit,
 	}
 }
 
@@ -180,6 +188,8 @@ var settings = []struct{ key, flag, help string }{
 	{"oidc_jwks_url", "oidc-jwks-url", "that issuer's JWKS URL (https)"},
 	{"oidc_audience", "oidc-audience", "aud its tokens must carry (careflow's client id there)"},
 	{"oidc_username_claim", "oidc-username-claim", "claim naming the careflow account an external token acts as"},
+	{"gc_percent", "gc-percent", "Go GC percent for serve (GOGC; -1: collect only at memory_limit); the GOGC variable wins"},
+	{"memory_limit", "memory-limit", "Go soft memory limit for serve, such as 128MiB (0: none); the GOMEMLIMIT variable wins"},
 }
 
 // bindConfigFlags declares the flags for every setting on fs.
@@ -222,6 +232,8 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("oidc-jwks-url", d.OIDCJWKSURL, helpOf("oidc_jwks_url"))
 	fs.String("oidc-audience", d.OIDCAudience, helpOf("oidc_audience"))
 	fs.String("oidc-username-claim", d.OIDCUsernameClaim, helpOf("oidc_username_claim"))
+	fs.Int("gc-percent", d.GCPercent, helpOf("gc_percent"))
+	fs.String("memory-limit", d.MemoryLimit, helpOf("memory_limit"))
 }
 
 // loadConfig merges defaults, the config file, the environment and the
@@ -265,6 +277,8 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("oidc_jwks_url", d.OIDCJWKSURL)
 	v.SetDefault("oidc_audience", d.OIDCAudience)
 	v.SetDefault("oidc_username_claim", d.OIDCUsernameClaim)
+	v.SetDefault("gc_percent", d.GCPercent)
+	v.SetDefault("memory_limit", d.MemoryLimit)
 
 	file, _ := fs.GetString("config")
 	if file == "" {
@@ -366,6 +380,16 @@ func (c Config) Validate() error {
 		bad("admin_username", "admin_username and admin_password go together")
 	}
 	c.validateOIDC(bad)
+	limit, err := parseByteSize(c.MemoryLimit)
+	if err != nil {
+		bad("memory_limit", "%v", err)
+	}
+	switch {
+	case c.GCPercent < -1 || c.GCPercent == 0:
+		bad("gc_percent", "%d must be positive, or -1 to collect only at memory_limit", c.GCPercent)
+	case c.GCPercent == -1 && err == nil && limit == 0:
+		bad("gc_percent", "-1 needs a memory_limit: without one the heap would never be collected")
+	}
 	return errors.Join(errs...)
 }
 

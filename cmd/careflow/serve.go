@@ -32,7 +32,12 @@ func newServeCmd() *cobra.Command {
 			if demo, _ := cmd.Flags().GetBool("demo"); demo {
 				cfg.Demo = true
 			}
-			return serve(ctx, cfg, cfg.logger(os.Stderr), nil)
+			log := cfg.logger(os.Stderr)
+			// Process-wide, so here rather than in serve, which tests run
+			// in their own process.
+			limit := tuneMemory(cfg, os.LookupEnv, log)
+			go watchHeap(ctx, limit, time.Minute, log)
+			return serve(ctx, cfg, log, nil)
 		},
 	}
 	bindConfigFlags(cmd.Flags())

@@ -17,6 +17,7 @@ const (
 	DefaultBatchSize       = 1000
 	DefaultCheckpointEvery = time.Hour
 	DefaultRetryDelay      = time.Second
+	DefaultInterval        = 200 * time.Millisecond
 )
 
 // ErrNoKey: a checkpoint was asked for but the chainer has no signing key.
@@ -33,6 +34,13 @@ type ChainerOptions struct {
 	BatchSize int
 	// RetryDelay is Run's pause after a failed round.
 	RetryDelay time.Duration
+	// Interval is Run's pause after a round before the next one. Each
+	// round is a write transaction in the events' database (on SQLite,
+	// taken from the store's own writer): chaining every commit as it
+	// landed doubled the commits there and made appends wait for the
+	// lock. The links trail the log by up to Interval more; the log is
+	// what is durable, and the chain is computed from it.
+	Interval time.Duration
 	// Clock stamps checkpoints. Defaults to time.Now.
 	Clock  func() time.Time
 	Logger *slog.Logger
@@ -47,6 +55,9 @@ func (o ChainerOptions) withDefaults() ChainerOptions {
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -202,25 +213,42 @@ func (c *Chainer) Run(ctx context.Context) error {
 	}
 	for {
 		woken := wake.Wait()
-		var retry <-chan time.Time
+		failed := false
 		if _, err := c.CatchUp(ctx); err != nil && ctx.Err() == nil {
 			c.opts.Logger.Error("chain: chaining failed; retrying", "error", err)
-			retry, woken = time.After(c.opts.RetryDelay), nil
+			failed = true
 		}
-		select {
-		case <-ctx.Done():
-			<-followed
-			return nil
-		case <-woken:
-		case <-retry:
-		case err := <-followed:
-			if ctx.Err() != nil {
+		// Rest (Interval, or RetryDelay after a failure), then wait for
+		// new events unless the round failed.
+		rest := time.NewTimer(c.opts.Interval)
+		if failed {
+			rest.Reset(c.opts.RetryDelay)
+		}
+		var next <-chan struct{}
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				rest.Stop()
+				<-followed
 				return nil
-			}
-			return fmt.Errorf("chain: follow the event log: %w", err)
-		case <-tick:
-			if err := c.checkpointIfMoved(ctx); err != nil && ctx.Err() == nil {
-				c.opts.Logger.Error("chain: signing a checkpoint failed", "error", err)
+			case err := <-followed:
+				rest.Stop()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("chain: follow the event log: %w", err)
+			case <-tick:
+				if err := c.checkpointIfMoved(ctx); err != nil && ctx.Err() == nil {
+					c.opts.Logger.Error("chain: signing a checkpoint failed", "error", err)
+				}
+			case <-rest.C:
+				if failed {
+					waiting = false
+				} else {
+					next = woken
+				}
+			case <-next:
+				waiting = false
 			}
 		}
 	}

@@ -53,6 +53,39 @@ func TestRunChainsTheLogAsItGrows(t *testing.T) {
 	})
 }
 
+// Run rests Interval after a round: what is appended meanwhile waits for
+// the next round, which then chains it all at once.
+func TestRunRestsBetweenRounds(t *testing.T) {
+	f := openSQLiteFixture(t)
+	appendScript(t, f.store)
+	first, err := f.store.HeadPosition(context.Background())
+	require.NoError(t, err)
+	const interval = 400 * time.Millisecond
+	c, err := NewChainer(f.store, f.table, ChainerOptions{Interval: interval})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	head := func() int64 {
+		h, err := f.table.Head(context.Background())
+		require.NoError(t, err)
+		return h.Position
+	}
+	require.Eventually(t, func() bool { return head() == first }, time.Minute, time.Millisecond, "the first round chains the log")
+	rested := time.Now()
+
+	appendMore(t, f.store, "live", 3)
+	last, err := f.store.HeadPosition(context.Background())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return head() == last }, time.Minute, time.Millisecond)
+	// The rest began when the first round ended, a moment before rested.
+	assert.GreaterOrEqual(t, time.Since(rested), interval/2, "the next round waited for the rest")
+}
+
 func TestRunEndsWithTheStore(t *testing.T) {
 	f := openSQLiteFixture(t)
 	c, err := NewChainer(f.store, f.table, ChainerOptions{})
