@@ -115,6 +115,8 @@ type Config struct {
 	Demo bool `mapstructure:"-"`
 	// ShutdownTimeout bounds how long a stop waits for requests in flight.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Procs is Go's GOMAXPROCS for serve; 0: twice the CPUs (tuning.go).
+	Procs int `mapstructure:"procs"`
 	// GCPercent is Go's GOGC for serve: how far the heap grows past what
 	// is live before a collection (-1: only at MemoryLimit). MemoryLimit
 	// is Go's soft memory limit (GOMEMLIMIT syntax, such as 128MiB; 0: none).
@@ -188,6 +190,7 @@ var settings = []struct{ key, flag, help string }{
 	{"oidc_jwks_url", "oidc-jwks-url", "that issuer's JWKS URL (https)"},
 	{"oidc_audience", "oidc-audience", "aud its tokens must carry (careflow's client id there)"},
 	{"oidc_username_claim", "oidc-username-claim", "claim naming the careflow account an external token acts as"},
+	{"procs", "procs", "Go GOMAXPROCS for serve (0: twice the CPUs); the GOMAXPROCS variable wins"},
 	{"gc_percent", "gc-percent", "Go GC percent for serve (GOGC; -1: collect only at memory_limit); the GOGC variable wins"},
 	{"memory_limit", "memory-limit", "Go soft memory limit for serve, such as 128MiB (0: none); the GOMEMLIMIT variable wins"},
 }
@@ -232,6 +235,7 @@ func bindConfigFlags(fs *pflag.FlagSet) {
 	fs.String("oidc-jwks-url", d.OIDCJWKSURL, helpOf("oidc_jwks_url"))
 	fs.String("oidc-audience", d.OIDCAudience, helpOf("oidc_audience"))
 	fs.String("oidc-username-claim", d.OIDCUsernameClaim, helpOf("oidc_username_claim"))
+	fs.Int("procs", d.Procs, helpOf("procs"))
 	fs.Int("gc-percent", d.GCPercent, helpOf("gc_percent"))
 	fs.String("memory-limit", d.MemoryLimit, helpOf("memory_limit"))
 }
@@ -277,6 +281,7 @@ func loadConfig(fs *pflag.FlagSet, environ func(string) (string, bool)) (Config,
 	v.SetDefault("oidc_jwks_url", d.OIDCJWKSURL)
 	v.SetDefault("oidc_audience", d.OIDCAudience)
 	v.SetDefault("oidc_username_claim", d.OIDCUsernameClaim)
+	v.SetDefault("procs", d.Procs)
 	v.SetDefault("gc_percent", d.GCPercent)
 	v.SetDefault("memory_limit", d.MemoryLimit)
 
@@ -383,6 +388,9 @@ func (c Config) Validate() error {
 	limit, err := parseByteSize(c.MemoryLimit)
 	if err != nil {
 		bad("memory_limit", "%v", err)
+	}
+	if c.Procs < 0 {
+		bad("procs", "%d must be 0 (twice the CPUs) or more", c.Procs)
 	}
 	switch {
 	case c.GCPercent < -1 || c.GCPercent == 0:

@@ -35,7 +35,7 @@ func newServeCmd() *cobra.Command {
 			log := cfg.logger(os.Stderr)
 			// Process-wide, so here rather than in serve, which tests run
 			// in their own process.
-			limit := tuneMemory(cfg, os.LookupEnv, log)
+			limit := tuneRuntime(cfg, os.LookupEnv, log)
 			go watchHeap(ctx, limit, time.Minute, log)
 			return serve(ctx, cfg, log, nil)
 		},

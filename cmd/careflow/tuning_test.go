@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -36,6 +37,10 @@ func TestMemorySettingsAreValidated(t *testing.T) {
 	c = DefaultConfig()
 	c.GCPercent = 0
 	assert.ErrorContains(t, c.Validate(), "gc_percent")
+	c = DefaultConfig()
+	c.Procs = -1
+	assert.ErrorContains(t, c.Validate(), "procs")
+	c = DefaultConfig()
 	c.GCPercent, c.MemoryLimit = -1, "0"
 	assert.ErrorContains(t, c.Validate(), "needs a memory_limit")
 	c.MemoryLimit = "256MiB"
@@ -44,47 +49,60 @@ func TestMemorySettingsAreValidated(t *testing.T) {
 
 func TestMemorySettingsComeFromTheEnvironment(t *testing.T) {
 	t.Chdir(t.TempDir())
-	c, err := loadConfig(flags(t), env(map[string]string{"CAREFLOW_GC_PERCENT": "200", "CAREFLOW_MEMORY_LIMIT": "1GiB"}))
+	c, err := loadConfig(flags(t), env(map[string]string{"CAREFLOW_PROCS": "6", "CAREFLOW_GC_PERCENT": "200", "CAREFLOW_MEMORY_LIMIT": "1GiB"}))
 	require.NoError(t, err)
+	assert.Equal(t, 6, c.Procs)
 	assert.Equal(t, 200, c.GCPercent)
 	assert.Equal(t, "1GiB", c.MemoryLimit)
 }
 
-// restoreGC puts the test process's GC settings back.
-func restoreGC(t *testing.T) {
+// restoreRuntime puts the test process's scheduler and GC settings back.
+func restoreRuntime(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
 	percent := debug.SetGCPercent(100)
 	debug.SetGCPercent(percent)
 	limit := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
 		debug.SetGCPercent(percent)
 		debug.SetMemoryLimit(limit)
 	})
 }
 
-func TestTuneMemoryAppliesTheSettings(t *testing.T) {
-	restoreGC(t)
+func TestTuneRuntimeAppliesTheSettings(t *testing.T) {
+	restoreRuntime(t)
 	log := slog.New(slog.DiscardHandler)
 	c := DefaultConfig()
-	c.GCPercent, c.MemoryLimit = 300, "96MiB"
-	assert.Equal(t, int64(96<<20), tuneMemory(c, env(nil), log))
+	c.Procs, c.GCPercent, c.MemoryLimit = 3, 300, "96MiB"
+	assert.Equal(t, int64(96<<20), tuneRuntime(c, env(nil), log))
+	assert.Equal(t, 3, runtime.GOMAXPROCS(0))
 	assert.Equal(t, 300, debug.SetGCPercent(-1))
 	assert.Equal(t, int64(96<<20), debug.SetMemoryLimit(-1))
 
 	c.MemoryLimit = "0"
-	assert.Zero(t, tuneMemory(c, env(nil), log))
+	assert.Zero(t, tuneRuntime(c, env(nil), log))
 	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1))
+
+	// procs 0: twice the CPUs Go runs on.
+	runtime.GOMAXPROCS(2)
+	c.Procs = 0
+	tuneRuntime(c, env(nil), log)
+	assert.Equal(t, 4, runtime.GOMAXPROCS(0))
 }
 
-func TestTheEnvironmentsGOGCAndGOMEMLIMITWin(t *testing.T) {
-	restoreGC(t)
+func TestTheEnvironmentsGOMAXPROCSGOGCAndGOMEMLIMITWin(t *testing.T) {
+	restoreRuntime(t)
+	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(150)
 	debug.SetMemoryLimit(300 << 20)
 	var out bytes.Buffer
 	c := DefaultConfig()
-	limit := tuneMemory(c, env(map[string]string{"GOGC": "150", "GOMEMLIMIT": "300MiB"}), slog.New(slog.NewTextHandler(&out, nil)))
+	limit := tuneRuntime(c, env(map[string]string{"GOMAXPROCS": "1", "GOGC": "150", "GOMEMLIMIT": "300MiB"}), slog.New(slog.NewTextHandler(&out, nil)))
 	assert.Equal(t, int64(300<<20), limit, "the limit in force is reported")
+	assert.Equal(t, 1, runtime.GOMAXPROCS(0), "procs is not applied")
 	assert.Equal(t, 150, debug.SetGCPercent(-1), "gc_percent is not applied")
 	assert.Equal(t, int64(300<<20), debug.SetMemoryLimit(-1), "memory_limit is not applied")
+	assert.Contains(t, out.String(), "GOMAXPROCS is set")
 	assert.Contains(t, out.String(), "GOGC is set")
 	assert.Contains(t, out.String(), "GOMEMLIMIT is set")
 }
