@@ -92,7 +92,7 @@ func newBenchCmd() *cobra.Command {
 			"duration and loops.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The harness shares the machine with the server it measures:
-			// like serve (memory.go), it collects less often. Its heap is a
+			// like serve (tuning.go), it collects less often. Its heap is a
 			// few MiB, so no limit is needed.
 			if _, set := os.LookupEnv("GOGC"); !set {
 				debug.SetGCPercent(defaultGCPercent)

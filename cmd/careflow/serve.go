@@ -33,8 +33,8 @@ func newServeCmd() *cobra.Command {
 				cfg.Demo = true
 			}
 			log := cfg.logger(os.Stderr)
-			// Process-wide, so here rather than in serve, which tests run
-			// in their own process.
+			// Process-wide settings: applied by the command, not in serve,
+			// which tests call inside the test binary.
 			limit := tuneRuntime(cfg, os.LookupEnv, log)
 			go watchHeap(ctx, limit, time.Minute, log)
 			return serve(ctx, cfg, log, nil)
