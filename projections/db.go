@@ -41,6 +41,9 @@ type Dialect interface {
 	Name() string
 	// Rebind turns a query written with ? placeholders into the dialect's.
 	Rebind(query string) string
+	// CreateTable adapts a projection's CREATE TABLE, written for SQLite
+	// (it may end in WITHOUT ROWID), to the dialect.
+	CreateTable(stmt string) string
 	// Columns lists a table's columns in definition order and the columns
 	// of its primary key in key order (empty when it has none).
 	Columns(ctx context.Context, q Queryer, table string) (columns, key []string, err error)
@@ -51,6 +54,8 @@ type sqliteDialect struct{}
 func (sqliteDialect) Name() string { return "sqlite" }
 
 func (sqliteDialect) Rebind(query string) string { return query }
+
+func (sqliteDialect) CreateTable(stmt string) string { return stmt }
 
 func (sqliteDialect) Columns(ctx context.Context, q Queryer, table string) ([]string, []string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`, table)
@@ -92,6 +97,8 @@ type postgresDialect struct{}
 func (postgresDialect) Name() string { return "postgres" }
 
 func (postgresDialect) Rebind(query string) string { return pgsql.Rebind(query) }
+
+func (postgresDialect) CreateTable(stmt string) string { return pgsql.TrimTableOptions(stmt) }
 
 func (postgresDialect) Columns(ctx context.Context, q Queryer, table string) ([]string, []string, error) {
 	// Unquoted names are folded to lower case, and read-model names are

@@ -105,10 +105,10 @@ func indexExists(t *testing.T, db *DB, index string) bool {
 }
 
 // WITHOUT ROWID is SQLite's; PostgreSQL gets the same table without it.
-func TestTableDDLDropsWithoutRowidOnPostgres(t *testing.T) {
-	stmt := "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)\n\t\twithout rowid "
-	assert.Equal(t, stmt, tableDDL(sqliteDialect{}, stmt))
-	assert.Equal(t, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)", tableDDL(postgresDialect{}, stmt))
+func TestCreateTableDropsWithoutRowidOnPostgres(t *testing.T) {
+	stmt := "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)\n\t\tWITHOUT ROWID "
+	assert.Equal(t, stmt, sqliteDialect{}.CreateTable(stmt))
+	assert.Equal(t, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)", postgresDialect{}.CreateTable(stmt))
 	plain := "CREATE TABLE t (k TEXT PRIMARY KEY)"
-	assert.Equal(t, plain, tableDDL(postgresDialect{}, plain))
+	assert.Equal(t, plain, postgresDialect{}.CreateTable(plain))
 }

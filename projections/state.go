@@ -129,33 +129,11 @@ func createGeneration(ctx context.Context, tx *sql.Tx, d Dialect, p Projection, 
 		if isIndex(stmt) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, tableDDL(d, stmt)); err != nil {
+		if _, err := tx.ExecContext(ctx, d.CreateTable(stmt)); err != nil {
 			return fmt.Errorf("projections: %s: create generation %d: %w", p.Name(), t.Generation(), err)
 		}
 	}
 	return nil
-}
-
-// tableDDL adapts a CREATE TABLE written for SQLite to d: PostgreSQL has
-// no WITHOUT ROWID (its tables are heaps with a separate primary key
-// index whatever the clause says).
-func tableDDL(d Dialect, stmt string) string {
-	if d.Name() != "postgres" {
-		return stmt
-	}
-	trimmed := strings.TrimSpace(stmt)
-	if rest, ok := cutSuffixFold(trimmed, "WITHOUT ROWID"); ok {
-		return strings.TrimSpace(rest)
-	}
-	return stmt
-}
-
-// cutSuffixFold is strings.CutSuffix ignoring ASCII case.
-func cutSuffixFold(s, suffix string) (string, bool) {
-	if len(s) < len(suffix) || !strings.EqualFold(s[len(s)-len(suffix):], suffix) {
-		return s, false
-	}
-	return s[:len(s)-len(suffix)], true
 }
 
 // createIndexes creates the indexes of the projection's schema that the

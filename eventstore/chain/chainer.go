@@ -20,6 +20,13 @@ const (
 	DefaultInterval        = 200 * time.Millisecond
 )
 
+// closedChan is always ready: a wait on it ends at once.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // ErrNoKey: a checkpoint was asked for but the chainer has no signing key.
 var ErrNoKey = errors.New("chain: no signing key configured")
 
@@ -213,26 +220,24 @@ func (c *Chainer) Run(ctx context.Context) error {
 	}
 	for {
 		woken := wake.Wait()
-		failed := false
+		rest := c.opts.Interval
 		if _, err := c.CatchUp(ctx); err != nil && ctx.Err() == nil {
 			c.opts.Logger.Error("chain: chaining failed; retrying", "error", err)
-			failed = true
+			// After a failure the next round comes after RetryDelay,
+			// news or not.
+			rest, woken = c.opts.RetryDelay, closedChan
 		}
-		// Rest (Interval, or RetryDelay after a failure), then wait for
-		// new events unless the round failed.
-		rest := time.NewTimer(c.opts.Interval)
-		if failed {
-			rest.Reset(c.opts.RetryDelay)
-		}
+		// Rest, then wait for news (next stays nil until the rest ends).
+		restEnded := time.NewTimer(rest)
 		var next <-chan struct{}
 		for waiting := true; waiting; {
 			select {
 			case <-ctx.Done():
-				rest.Stop()
+				restEnded.Stop()
 				<-followed
 				return nil
 			case err := <-followed:
-				rest.Stop()
+				restEnded.Stop()
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -241,12 +246,8 @@ func (c *Chainer) Run(ctx context.Context) error {
 				if err := c.checkpointIfMoved(ctx); err != nil && ctx.Err() == nil {
 					c.opts.Logger.Error("chain: signing a checkpoint failed", "error", err)
 				}
-			case <-rest.C:
-				if failed {
-					waiting = false
-				} else {
-					next = woken
-				}
+			case <-restEnded.C:
+				next = woken
 			case <-next:
 				waiting = false
 			}

@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -84,6 +85,40 @@ func TestRunRestsBetweenRounds(t *testing.T) {
 	require.Eventually(t, func() bool { return head() == last }, time.Minute, time.Millisecond)
 	// The rest began when the first round ended, a moment before rested.
 	assert.GreaterOrEqual(t, time.Since(rested), interval/2, "the next round waited for the rest")
+}
+
+// failingOnce is a Table whose first Append fails.
+type failingOnce struct {
+	Table
+	failed bool
+}
+
+func (f *failingOnce) Append(ctx context.Context, head Link, links []Link) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("disk full")
+	}
+	return f.Table.Append(ctx, head, links)
+}
+
+// A failed round is tried again after RetryDelay, with no new event to wake
+// the chainer.
+func TestRunRetriesAFailedRound(t *testing.T) {
+	f := openSQLiteFixture(t)
+	appendScript(t, f.store)
+	last, err := f.store.HeadPosition(context.Background())
+	require.NoError(t, err)
+	c, err := NewChainer(f.store, &failingOnce{Table: f.table}, ChainerOptions{RetryDelay: 20 * time.Millisecond, Interval: time.Hour})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		head, err := f.table.Head(context.Background())
+		return err == nil && head.Position == last
+	}, time.Minute, time.Millisecond, "the retry chains the log")
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestRunEndsWithTheStore(t *testing.T) {

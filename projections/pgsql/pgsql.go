@@ -234,6 +234,19 @@ func Is(db *sql.DB) bool {
 	return ok
 }
 
+// TrimTableOptions drops SQLite's table options (STRICT, WITHOUT ROWID)
+// from the end of a CREATE TABLE, which PostgreSQL does not know: its
+// tables are heaps with a separate primary key index whatever they say.
+func TrimTableOptions(stmt string) string {
+	stmt = strings.TrimSpace(stmt)
+	for _, suffix := range []string{"STRICT", "WITHOUT ROWID"} {
+		if strings.HasSuffix(stmt, suffix) {
+			stmt = strings.TrimSpace(strings.TrimSuffix(stmt, suffix))
+		}
+	}
+	return stmt
+}
+
 // DDL adapts a CREATE statement written for SQLite STRICT tables to db:
 // unchanged on SQLite; on PostgreSQL without STRICT or WITHOUT ROWID, with
 // INTEGER PRIMARY KEY AUTOINCREMENT as an identity column, INTEGER as
@@ -243,12 +256,7 @@ func DDL(db *sql.DB, stmt string) string {
 	if !Is(db) {
 		return stmt
 	}
-	stmt = strings.TrimSpace(stmt)
-	for _, suffix := range []string{"STRICT", "WITHOUT ROWID"} {
-		if strings.HasSuffix(stmt, suffix) {
-			stmt = strings.TrimSpace(strings.TrimSuffix(stmt, suffix))
-		}
-	}
+	stmt = TrimTableOptions(stmt)
 	stmt = strings.ReplaceAll(stmt, "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
 	stmt = strings.ReplaceAll(stmt, "INTEGER", "BIGINT")
 	return strings.ReplaceAll(stmt, "BLOB", "BYTEA")
