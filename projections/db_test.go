@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/careflow/careflow/eventstore/sqlite"
 )
 
 func TestOpenDBRefusesPathsReadersCannotShare(t *testing.T) {
@@ -135,4 +137,47 @@ func testReadHoldsTheGeneration(t *testing.T, viewsAt viewsFactory) {
 	})
 	require.NoError(t, err)
 	require.ErrorIs(t, db.Read(ctx, "nope", func(*sql.Tx, TableNames) error { return nil }), ErrUnknownProjection)
+}
+
+// The writer's commits do not checkpoint on SQLite: the DB's checkpointer
+// copies the WAL into the file beside it, and nothing is lost on the way.
+func TestCheckpointsRunBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "read.db")
+	db := openTestDB(t, path)
+	var auto int
+	require.NoError(t, db.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto))
+	require.Equal(t, 0, auto, "commits leave checkpoints to the checkpointer")
+
+	// Given the checkpointer stopped and a few hundred commits
+	require.NoError(t, db.checkpoints.close())
+	before, err := os.Stat(path)
+	require.NoError(t, err)
+	_, err = db.write.ExecContext(ctx, `CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)`)
+	require.NoError(t, err)
+	for i := range 300 {
+		_, err := db.write.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES (?, ?)`, i, string(make([]byte, 1000)))
+		require.NoError(t, err)
+	}
+	// Then they are all in the WAL, none in the file yet
+	stillBefore, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, before.Size(), stillBefore.Size(), "no commit checkpointed")
+
+	// When a checkpointer runs
+	conn, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{Synchronous: "NORMAL"})
+	require.NoError(t, err)
+	db.checkpoints = startCheckpoints(conn, time.Millisecond)
+
+	// Then the file gets every commit
+	require.Eventually(t, func() bool {
+		info, err := os.Stat(path)
+		return err == nil && info.Size() > 300*1000
+	}, 10*time.Second, 5*time.Millisecond)
+	left, err := db.checkpoints.run(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, left, "every frame copied")
+	var n int
+	require.NoError(t, db.read.QueryRow(`SELECT COUNT(*) FROM kv`).Scan(&n))
+	assert.Equal(t, 300, n)
 }

@@ -44,6 +44,15 @@ func TestOpenFileIsOwnerOnlyWALAndDurable(t *testing.T) {
 	var sync int
 	require.NoError(t, normal.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
 	assert.Equal(t, 1, sync, "NORMAL when asked")
+	var auto int
+	require.NoError(t, normal.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
+	assert.Equal(t, 1000, auto, "commits checkpoint by default")
+
+	manual, err := sqlite.OpenFile(ctx, filepath.Join(t.TempDir(), "manual.db"), sqlite.FileOptions{ManualCheckpoints: true})
+	require.NoError(t, err)
+	defer manual.Close()
+	require.NoError(t, manual.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
+	assert.Equal(t, 0, auto, "the owner checkpoints")
 }
 
 func TestOpenFileRefusesWhatIsNotAPlainPath(t *testing.T) {
