@@ -47,6 +47,20 @@ type Projection interface {
 	Apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent) error
 }
 
+// Preparer is a Projection with work on an event that needs no
+// transaction and no read model, such as decoding its body. The runner
+// calls Prepare for every event of a batch it is catching up with before
+// it waits for the writer, so on SQLite that work runs on another core
+// while another projection commits, and hands each result to
+// ApplyPrepared in place of Apply. An error from Prepare is the event's
+// failure, as one from Apply would be. Apply must still do the same as
+// Prepare and ApplyPrepared together.
+type Preparer interface {
+	Projection
+	Prepare(e eventstore.RecordedEvent) (any, error)
+	ApplyPrepared(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent, prepared any) error
+}
+
 // TableNames maps a projection's logical table names to the physical names
 // of one generation: "inbox_items" in generation 3 is "inbox_items_g3".
 type TableNames struct {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -795,5 +797,77 @@ func TestRebuildResumesAfterRestartAndRestartsOnNewVersion(t *testing.T) {
 		require.Eventually(t, func() bool { return statusOf(t, r, "p1").Generation == 3 }, generous, time.Millisecond)
 		assert.Equal(t, 4, statusOf(t, r, "p1").StoredVersion)
 		requireEachAppliedOnce(t, db, v4, head)
+	})
+}
+
+// preparingProjection is a countingProjection that prepares each event
+// (its id) before its turn at the writer, and fails or panics in Prepare
+// at failAt.
+type preparingProjection struct {
+	*countingProjection
+	failAt, panicAt atomic.Int64
+	prepared        atomic.Int64 // ApplyPrepared calls
+}
+
+func (p *preparingProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
+	switch e.Position {
+	case p.failAt.Load():
+		return nil, errors.New("boom: undecodable body")
+	case p.panicAt.Load():
+		panic("boom: prepare panicked")
+	}
+	return e.ID.String(), nil
+}
+
+func (p *preparingProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent, prepared any) error {
+	if prepared != e.ID.String() {
+		return fmt.Errorf("event %d was given what was prepared for another: %v", e.Position, prepared)
+	}
+	p.prepared.Add(1)
+	return p.countingProjection.Apply(ctx, tx, t, e)
+}
+
+// Apply prepares the event itself (following live).
+func (p *preparingProjection) Apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent) error {
+	if _, err := p.Prepare(e); err != nil {
+		return err
+	}
+	return p.countingProjection.Apply(ctx, tx, t, e)
+}
+
+func TestPreparedBatchesAreAppliedWithTheirPreparations(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStore(t, nil)
+		db := openTestDB(t, viewsAt(t))
+		p := &preparingProjection{countingProjection: newCounting("p1")}
+		p.failAt.Store(23)
+		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 10}, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 60)
+		startRunner(t, r)
+
+		// A Prepare error is the event's failure, as an Apply error is.
+		require.Eventually(t, func() bool { return statusOf(t, r, "p1").State == StateFailed }, generous, time.Millisecond)
+		s := statusOf(t, r, "p1")
+		assert.Equal(t, int64(22), s.Position, "the events before the failing one are committed")
+		assert.Equal(t, int64(23), s.FailedPosition)
+		assert.Contains(t, s.LastError, "boom: undecodable body")
+
+		// So is a panic in Prepare.
+		p.failAt.Store(0)
+		p.panicAt.Store(35)
+		require.NoError(t, r.Retry(ctx, "p1"))
+		require.Eventually(t, func() bool {
+			s := statusOf(t, r, "p1")
+			return s.State == StateFailed && s.FailedPosition == 35
+		}, generous, time.Millisecond)
+		assert.Contains(t, statusOf(t, r, "p1").LastError, "panic: boom: prepare panicked")
+
+		p.panicAt.Store(0)
+		require.NoError(t, r.Retry(ctx, "p1"))
+		waitFor(t, r, "p1", head)
+		requireEachAppliedOnce(t, db, p.countingProjection, head)
+		assert.Positive(t, p.prepared.Load(), "catching up, batches are prepared")
 	})
 }

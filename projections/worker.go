@@ -382,7 +382,10 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 	if len(events) == 0 {
 		return false, true, nil
 	}
+	var prepared []preparation
 	if !live {
+		// Before the turn: while another projection holds the writer.
+		prepared = w.prepareBatch(events)
 		if endTurn, err = w.r.db.takeTurn(ctx); err != nil {
 			return false, false, err
 		}
@@ -391,7 +394,7 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 	before := c.position
 	// The batch that catches up builds the generation's indexes.
 	index := !c.indexed && len(events) < limit
-	if err := w.commitIsolating(ctx, c, events, index); err != nil {
+	if err := w.commitIsolating(ctx, c, events, prepared, index); err != nil {
 		return false, false, err
 	}
 	last := events[len(events)-1].Position
@@ -403,34 +406,39 @@ func (w *worker) advance(ctx context.Context, c *cursor) (moved, caughtUp bool, 
 // one of them, the batch is rolled back, the events before the failing one
 // are committed on their own, and the failing one is tried alone: if it
 // fails again, first in its transaction, c is marked failed at it.
-func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, index bool) error {
-	at, applyErr, err := w.commit(ctx, c, events, index)
+// prepared, when not nil, holds what Prepare made of each event.
+func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, prepared []preparation, index bool) error {
+	at, applyErr, err := w.commit(ctx, c, events, prepared, index)
 	if err != nil || applyErr == nil {
 		return err
 	}
 	if at == 0 {
 		return w.fail(ctx, c, events[0], applyErr)
 	}
-	if err := w.commitIsolating(ctx, c, events[:at], false); err != nil || c.failed {
+	if err := w.commitIsolating(ctx, c, events[:at], slicePrepared(prepared, 0, at), false); err != nil || c.failed {
 		return err
 	}
 	// The rest of the batch is read again by the next step.
-	return w.commitIsolating(ctx, c, events[at:at+1], false)
+	return w.commitIsolating(ctx, c, events[at:at+1], slicePrepared(prepared, at, at+1), false)
 }
 
 // commit applies events and the new checkpoint in one transaction, in the
 // caller's turn at the writer (see DB.takeTurn), and with index, creates
-// the generation's indexes in it too. An
-// Apply error rolls everything back and is returned as applyErr with the
-// index of its event; err is any other failure.
-func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, index bool) (at int, applyErr, err error) {
+// the generation's indexes in it too. An Apply error rolls everything back
+// and is returned as applyErr with the index of its event; err is any
+// other failure.
+func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, prepared []preparation, index bool) (at int, applyErr, err error) {
 	tx, err := w.r.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin: %w", err)
 	}
 	applyCtx := withStmtCache(ctx, tx)
 	for i, e := range events {
-		if err := w.apply(applyCtx, tx, c.names, e); err != nil {
+		var prep *preparation
+		if prepared != nil {
+			prep = &prepared[i]
+		}
+		if err := w.apply(applyCtx, tx, c.names, e, prep); err != nil {
 			_ = tx.Rollback()
 			if ctx.Err() != nil {
 				return 0, nil, ctx.Err()
@@ -463,14 +471,55 @@ func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.Reco
 	return 0, nil, nil
 }
 
-// apply runs the projection's Apply, turning a panic into its failure so a
-// bug in one projection cannot take the others down.
-func (w *worker) apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent) (err error) {
+// preparation is what a Preparer's Prepare made of one event.
+type preparation struct {
+	value any
+	err   error
+}
+
+// prepareBatch runs the projection's Prepare on every event, if it has one:
+// nil otherwise. A panic is the event's failure, as in apply.
+func (w *worker) prepareBatch(events []eventstore.RecordedEvent) []preparation {
+	p, ok := w.p.(Preparer)
+	if !ok {
+		return nil
+	}
+	out := make([]preparation, len(events))
+	for i, e := range events {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					out[i].err = fmt.Errorf("panic: %v", v)
+				}
+			}()
+			out[i].value, out[i].err = p.Prepare(e)
+		}()
+	}
+	return out
+}
+
+func slicePrepared(prepared []preparation, from, to int) []preparation {
+	if prepared == nil {
+		return nil
+	}
+	return prepared[from:to]
+}
+
+// apply runs the projection's Apply (ApplyPrepared with what prep holds),
+// turning a panic into its failure so a bug in one projection cannot take
+// the others down.
+func (w *worker) apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent, prep *preparation) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("panic: %v", v)
 		}
 	}()
+	if prep != nil {
+		if prep.err != nil {
+			return prep.err
+		}
+		return w.p.(Preparer).ApplyPrepared(ctx, tx, t, e, prep.value)
+	}
 	return w.p.Apply(ctx, tx, t, e)
 }
 

@@ -36,7 +36,7 @@ type Trail struct {
 // NewTrail returns the audit trail projection.
 func NewTrail() *Trail { return &Trail{} }
 
-var _ projections.Projection = (*Trail)(nil)
+var _ projections.Preparer = (*Trail)(nil)
 
 // Name implements projections.Projection.
 func (*Trail) Name() string { return TrailName }
@@ -99,7 +99,24 @@ func (*Trail) Schema(t projections.TableNames) []string {
 // statements go through projections.Exec and QueryRow, which prepare them
 // once per batch.
 func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
-	refs := referencesOf(e.Data)
+	refs, err := tr.Prepare(e)
+	if err != nil {
+		return err
+	}
+	return tr.ApplyPrepared(ctx, tx, t, e, refs)
+}
+
+// Prepare implements projections.Preparer: it reads the ids out of the
+// body.
+func (*Trail) Prepare(e eventstore.RecordedEvent) (any, error) { return referencesOf(e.Data), nil }
+
+// ApplyPrepared implements projections.Preparer: prepared holds the
+// body's references.
+func (tr *Trail) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, prepared any) error {
+	refs, ok := prepared.(references)
+	if !ok {
+		return fmt.Errorf("audit: event %d was prepared as %T", e.Position, prepared)
+	}
 	entry := entryOf(e, refs)
 	if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(eventsTable)+` (position, event_id, stream, stream_type,
 		stream_id, version, event_type, schema_version, subject, actor_id, actor_role, command_id, correlation_id,

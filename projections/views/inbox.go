@@ -159,13 +159,25 @@ const inboxUpsertItem = `INSERT INTO {inbox_items} (item_id, kind, client_id, se
 	ON CONFLICT (client_id, item_id) DO UPDATE SET kind = excluded.kind, total = excluded.total, severity = excluded.severity,
 	flags = excluded.flags, at = excluded.at, position = excluded.position`
 
+// Prepare implements projections.Preparer: it decodes the events this
+// projection reads (nil for the others).
+func (p *inboxProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
+	return p.dec.prepare(p.types, e)
+}
+
+// Apply implements projections.Projection.
 func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
-	if !p.types[e.Type] {
-		return nil
-	}
-	v, err := p.dec.decode(e)
+	v, err := p.Prepare(e)
 	if err != nil {
 		return err
+	}
+	return p.ApplyPrepared(ctx, tx, t, e, v)
+}
+
+// ApplyPrepared implements projections.Preparer: v is the decoded event.
+func (p *inboxProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
+	if v == nil {
+		return nil
 	}
 	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
 	switch ev := v.(type) {

@@ -56,6 +56,15 @@ func (d *decoder) share(types typeSet) {
 	}
 }
 
+// prepare decodes e if it is one of types, for a projection's Prepare:
+// nil, nil for another type.
+func (d *decoder) prepare(types typeSet, e eventstore.RecordedEvent) (any, error) {
+	if !types[e.Type] {
+		return nil, nil
+	}
+	return d.decode(e)
+}
+
 func (d *decoder) decode(e eventstore.RecordedEvent) (any, error) {
 	d.mu.Lock()
 	if d.ring != nil {

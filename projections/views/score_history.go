@@ -56,13 +56,25 @@ func (*scoreHistoryProjection) Schema(t projections.TableNames) []string {
 	)
 }
 
+// Prepare implements projections.Preparer: it decodes the events this
+// projection reads (nil for the others).
+func (p *scoreHistoryProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
+	return p.dec.prepare(p.types, e)
+}
+
+// Apply implements projections.Projection.
 func (p *scoreHistoryProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
-	if !p.types[e.Type] {
-		return nil
-	}
-	v, err := p.dec.decode(e)
+	v, err := p.Prepare(e)
 	if err != nil {
 		return err
+	}
+	return p.ApplyPrepared(ctx, tx, t, e, v)
+}
+
+// ApplyPrepared implements projections.Preparer: v is the decoded event.
+func (p *scoreHistoryProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
+	if v == nil {
+		return nil
 	}
 	ev, ok := v.(care.AssignmentCompleted)
 	if !ok || !ev.Scored {

@@ -141,13 +141,25 @@ const svInsertPost = `INSERT INTO {sv_posts} (post_id, kind, session_id, author_
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (session_id, post_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`
 
+// Prepare implements projections.Preparer: it decodes the events this
+// projection reads (nil for the others).
+func (p *sessionViewProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
+	return p.dec.prepare(p.types, e)
+}
+
+// Apply implements projections.Projection.
 func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
-	if !p.types[e.Type] {
-		return nil
-	}
-	v, err := p.dec.decode(e)
+	v, err := p.Prepare(e)
 	if err != nil {
 		return err
+	}
+	return p.ApplyPrepared(ctx, tx, t, e, v)
+}
+
+// ApplyPrepared implements projections.Preparer: v is the decoded event.
+func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
+	if v == nil {
+		return nil
 	}
 	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
 	switch ev := v.(type) {
