@@ -34,6 +34,13 @@ type Store interface {
 	// global order. afterPosition 0 reads from the start.
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]RecordedEvent, error)
 
+	// ReadPositions returns the committed events at the given global
+	// positions (in any order, at most MaxReadPositions of them), in
+	// position order; a position that holds no event gives none. It serves
+	// indexes of the log, such as the audit trail's per client, which keep
+	// positions and read the events themselves from the store.
+	ReadPositions(ctx context.Context, positions []int64) ([]RecordedEvent, error)
+
 	// Subscribe calls handle for every event with position > afterPosition,
 	// exactly once and in global order: first the ones already stored, then
 	// each one as it is committed. It returns when ctx ends (with ctx.Err())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 )
@@ -96,6 +97,27 @@ func CheckRead(ctx context.Context, fromOrAfter int64, limit int) error {
 		return fmt.Errorf("%w: limit %d, must be at least 1", ErrInvalidArgument, limit)
 	}
 	return nil
+}
+
+// MaxReadPositions bounds the positions of one ReadPositions call.
+const MaxReadPositions = 5000
+
+// CheckPositions validates ReadPositions' arguments and returns the
+// positions sorted, without duplicates.
+func CheckPositions(ctx context.Context, positions []int64) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(positions) > MaxReadPositions {
+		return nil, fmt.Errorf("%w: %d positions, at most %d per read", ErrInvalidArgument, len(positions), MaxReadPositions)
+	}
+	out := slices.Clone(positions)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && out[0] < 1 {
+		return nil, fmt.Errorf("%w: position %d, must be at least 1", ErrInvalidArgument, out[0])
+	}
+	return out, nil
 }
 
 // CheckExpected compares a stream's current version with the expectation.

@@ -141,6 +141,25 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 	return out, nil
 }
 
+func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventstore.RecordedEvent, error) {
+	positions, err := eventstore.CheckPositions(ctx, positions)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	out := make([]eventstore.RecordedEvent, 0, len(positions))
+	for _, p := range positions {
+		if p <= int64(len(s.log)) {
+			out = append(out, cloned(s.log[p-1]))
+		}
+	}
+	return out, nil
+}
+
 // cloned copies an event's data, so no caller can change stored history.
 func cloned(e eventstore.RecordedEvent) eventstore.RecordedEvent {
 	e.Data = slices.Clone(e.Data)

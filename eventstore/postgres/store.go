@@ -294,6 +294,29 @@ func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from
 	return events, nil
 }
 
+// ReadPositions reads committed events by position. Unlike ReadAll it does
+// not stop at the horizon: its callers name positions they already saw.
+func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventstore.RecordedEvent, error) {
+	positions, err := eventstore.CheckPositions(ctx, positions)
+	if err != nil || len(positions) == 0 {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE position = ANY($1) ORDER BY position`, positions)
+	if err != nil {
+		return nil, readError(ctx, "read positions", err)
+	}
+	events, err := scanEvents(rows, len(positions))
+	if err != nil {
+		return nil, readError(ctx, "read positions", err)
+	}
+	return events, nil
+}
+
 // horizonSQL is the first position readers may not see yet: the positions
 // of the oldest transaction of this database that was running when the
 // statement's snapshot was taken (or, with none, of the next transaction

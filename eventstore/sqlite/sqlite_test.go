@@ -169,6 +169,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"stream":     {readStreamSQL, []any{"session", "1", 1}, "sqlite_autoindex_events_2"},
 		"all":        {readAllSQL, []any{0, 10}, "INTEGER PRIMARY KEY"},
 		"head":       {headSQL, nil, "SCAN events"},
+		"positions":  {readPositionsSQL, []any{"[3,1,2]"}, "INTEGER PRIMARY KEY"},
 	} {
 		p := plan(c.query, c.args...)
 		assert.Contains(t, p, c.uses, name)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -57,6 +58,9 @@ const (
 		WHERE stream_type = ? AND stream_id = ? AND version >= ? ORDER BY version`
 	readAllSQL = `SELECT ` + eventColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`
 	headSQL    = `SELECT position FROM events ORDER BY position DESC LIMIT 1`
+	// readPositionsSQL takes a JSON array of positions.
+	readPositionsSQL = `SELECT ` + eventColumns + ` FROM events
+		WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position`
 )
 
 // Open opens (creating and migrating if needed) the database at cfg.Path.
@@ -261,6 +265,38 @@ func (s *Store) readAllFromFile(ctx context.Context, afterPosition int64, limit 
 	events, err := scanEvents(rows, min(limit, eventstore.CatchUpBatch))
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
+	}
+	return events, nil
+}
+
+func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventstore.RecordedEvent, error) {
+	positions, err := eventstore.CheckPositions(ctx, positions)
+	if err != nil || len(positions) == 0 {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	// The positions go as one JSON array, so the statement's text is
+	// always the same (the connections cache it).
+	list := make([]byte, 0, 8*len(positions))
+	list = append(list, '[')
+	for i, p := range positions {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, p, 10)
+	}
+	list = append(list, ']')
+	rows, err := s.readDB.QueryContext(bounded(ctx), readPositionsSQL, string(list))
+	if err != nil {
+		return nil, readError(ctx, "read positions", err)
+	}
+	events, err := scanEvents(rows, len(positions))
+	if err != nil {
+		return nil, readError(ctx, "read positions", err)
 	}
 	return events, nil
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("GlobalOrderAcrossStreams", func(t *testing.T) { testGlobalOrder(t, newStore) })
 	t.Run("SubscribeBeforeDuringAfter", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("ReadFromTheMiddle", func(t *testing.T) { testReadFromMiddle(t, newStore) })
+	t.Run("ReadPositions", func(t *testing.T) { testReadPositions(t, newStore) })
 	t.Run("LargeAndUnicodePayloads", func(t *testing.T) { testPayloads(t, newStore) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newStore) })
 	t.Run("ContextCancellation", func(t *testing.T) { testContextCancellation(t, newStore) })
@@ -556,6 +557,49 @@ func testReadFromMiddle(t *testing.T, newStore Factory) {
 	assert.Empty(t, got)
 }
 
+func testReadPositions(t *testing.T, newStore Factory) {
+	s := newStore(t, Options())
+	ctx := ctxT(t)
+	a, b := Stream("session"), Stream("client")
+	var positions []int64
+	for i := 1; i <= 6; i++ {
+		stream := a
+		if i%2 == 0 {
+			stream = b
+		}
+		res, err := s.Append(ctx, stream, eventstore.AnyVersion, []eventstore.NewEvent{Event(fmt.Sprint(i))})
+		require.NoError(t, err)
+		positions = append(positions, res.LastPosition())
+	}
+	all, err := s.ReadAll(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, all, 6)
+
+	// In any order, repeated, with a position past the head: the events
+	// that are there, in position order, as ReadAll gives them.
+	got, err := s.ReadPositions(ctx, []int64{positions[4], positions[1], positions[4], positions[5] + 1000, positions[0]})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1", "2", "5"}, bodies(got))
+	assert.Equal(t, []eventstore.RecordedEvent{all[0], all[1], all[4]}, got)
+
+	got, err = s.ReadPositions(ctx, nil)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+
+	_, err = s.ReadPositions(ctx, []int64{positions[0], 0})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "positions start at 1")
+	_, err = s.ReadPositions(ctx, make([]int64, eventstore.MaxReadPositions+1))
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "too many at once")
+	many := make([]int64, eventstore.MaxReadPositions)
+	for i := range many {
+		many[i] = positions[5] + int64(i) + 1
+	}
+	copy(many, positions)
+	got, err = s.ReadPositions(ctx, many)
+	require.NoError(t, err)
+	assert.Len(t, got, 6, "the most positions at once")
+}
+
 func testPayloads(t *testing.T, newStore Factory) {
 	s := newStore(t, Options())
 	ctx := ctxT(t)
@@ -684,6 +728,8 @@ func testClosed(t *testing.T, newStore Factory) {
 	_, err = s.Append(ctx, stream, eventstore.AnyVersion, []eventstore.NewEvent{Event("y")})
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
 	_, err = s.ReadAll(ctx, 0, 10)
+	assert.ErrorIs(t, err, eventstore.ErrClosed)
+	_, err = s.ReadPositions(ctx, []int64{1})
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
 	select {
 	case err := <-waiting:
