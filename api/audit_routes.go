@@ -82,7 +82,7 @@ func (c *careRoutes) clientTimeline(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, err)
 			return
 		}
-		tl, err := audit.ClientTimeline(r.Context(), c.cfg.Views, clientID, from, to, audit.Page{After: after, Limit: page.Limit})
+		tl, err := audit.ClientTimeline(r.Context(), c.cfg.Views, c.store, clientID, from, to, audit.Page{After: after, Limit: page.Limit})
 		if err != nil {
 			WriteError(w, r, invalidAuditQuery(err))
 			return

@@ -111,7 +111,7 @@ func BenchmarkClientTimeline(b *testing.B) {
 	l := newBenchLog(b, 100, 5, 19)
 	ctx := context.Background()
 	for b.Loop() {
-		page, err := audit.ClientTimeline(ctx, l.db, l.client, time.Time{}, time.Time{}, audit.Page{Limit: 100})
+		page, err := audit.ClientTimeline(ctx, l.db, l.store, l.client, time.Time{}, time.Time{}, audit.Page{Limit: 100})
 		require.NoError(b, err)
 		require.Len(b, page.Entries, 100)
 	}

@@ -1,13 +1,13 @@
 // Package audit is careflow's audit trail and time travel for compliance
 // reviewers.
 //
-// The audit trail is a projection (Trail) that keeps, for every event, who
-// did what, when, to what: the envelope's metadata, the stream and version,
-// and the ids of the things touched. It never keeps an event body, so the
-// audit tables hold no PHI (no message, comment, note or feedback text, no
-// answers, no names). Every event is linked to the clients it touched
-// across streams, so ClientTimeline lists a client's whole history in
-// global order.
+// The audit trail is a projection (Trail) that links every event to the
+// clients it touched across streams, by global position, so ClientTimeline
+// lists a client's whole history in global order: who did what, when, to
+// what (the envelope's metadata, the stream and version, the ids of the
+// things touched), read from the event store. It never shows an event
+// body, and its tables hold only ids, positions and instants: no PHI (no
+// message, comment, note or feedback text, no answers, no names).
 //
 // Time travel (TimeTravel) rebuilds the state of a session, an assignment,
 // a client or a client's timeline as of any instant straight from the event
@@ -170,18 +170,4 @@ func link(e eventstore.RecordedEvent, refs references, streamOwner string) linki
 	}
 	add(named)
 	return out
-}
-
-// timeLayout stores instants as fixed-width UTC text, so that comparing the
-// text compares the instants.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return t.UTC(), nil
 }

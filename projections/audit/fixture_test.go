@@ -228,7 +228,7 @@ func (w *world) liveClient(id string) *organization.Client {
 // timeline is a client's whole timeline from the read model.
 func (w *world) timeline(clientID string, from, to time.Time) []audit.Entry {
 	w.t.Helper()
-	page, err := audit.ClientTimeline(w.ctx, w.db, clientID, from, to, audit.Page{Limit: audit.MaxPageSize})
+	page, err := audit.ClientTimeline(w.ctx, w.db, w.store, clientID, from, to, audit.Page{Limit: audit.MaxPageSize})
 	require.NoError(w.t, err)
 	require.Zero(w.t, page.Next, "the whole timeline fits one page")
 	return page.Entries

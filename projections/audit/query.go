@@ -36,48 +36,54 @@ type TimelinePage struct {
 	Next    int64   `json:"next,omitempty"`
 }
 
-const entryColumns = `e.position, e.event_id, e.stream, e.stream_type, e.stream_id, e.version, e.event_type,
-	e.schema_version, e.subject, e.actor_id, e.actor_role, e.command_id, e.correlation_id, e.causation_id,
-	e.clinic_id, e.occurred_at, e.recorded_at`
-
 // ClientTimeline lists, in global order, every event that touched the
 // client and was recorded between from and to (both included; a zero
-// instant leaves that end open), one page at a time. It reads the audit
-// trail read model, which may lag the event store by a moment.
-func ClientTimeline(ctx context.Context, db *projections.DB, clientID string, from, to time.Time, page Page) (TimelinePage, error) {
+// instant leaves that end open), one page at a time. The audit trail read
+// model, which may lag the event store by a moment, says which events;
+// they are read from store.
+func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.Store, clientID string, from, to time.Time, page Page) (TimelinePage, error) {
 	limit, err := checkTimelineQuery(clientID, from, to, page)
 	if err != nil {
 		return TimelinePage{}, err
 	}
-	var out TimelinePage
+	var positions []int64
 	err = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
-		query := `SELECT ` + entryColumns + ` FROM ` + t.Of(clientEventsTable) + ` c JOIN ` + t.Of(eventsTable) +
-			` e ON e.position = c.position WHERE c.client_id = ? AND c.position > ?`
+		query := `SELECT position FROM ` + t.Of(clientEventsTable) + ` WHERE client_id = ? AND position > ?`
 		args := []any{clientID, page.After}
 		if !from.IsZero() {
-			query += ` AND e.recorded_at >= ?`
-			args = append(args, formatTime(from))
+			query += ` AND recorded_at >= ?`
+			args = append(args, from.UnixNano())
 		}
 		if !to.IsZero() {
-			query += ` AND e.recorded_at <= ?`
-			args = append(args, formatTime(to))
+			query += ` AND recorded_at <= ?`
+			args = append(args, to.UnixNano())
 		}
-		query += ` ORDER BY c.position LIMIT ?`
+		query += ` ORDER BY position LIMIT ?`
 		// One more than asked tells whether another page follows.
 		args = append(args, limit+1)
-		entries, err := queryEntries(ctx, tx, query, args...)
-		if err != nil {
-			return fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
-		}
-		if len(entries) > limit {
-			entries = entries[:limit]
-			out.Next = entries[limit-1].Position
-		}
-		out.Entries = entries
-		return nil
+		positions, err = queryPositions(ctx, tx, query, args...)
+		return err
 	})
 	if err != nil {
-		return TimelinePage{}, err
+		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
+	}
+	var out TimelinePage
+	if len(positions) > limit {
+		positions = positions[:limit]
+		out.Next = positions[limit-1]
+	}
+	events, err := store.ReadPositions(ctx, positions)
+	if err != nil {
+		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
+	}
+	if len(events) != len(positions) {
+		// The trail only links events it read from this log.
+		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: the event store holds %d of the %d events the trail links",
+			clientID, len(events), len(positions))
+	}
+	out.Entries = make([]Entry, len(events))
+	for i, e := range events {
+		out.Entries[i] = EntryOf(e)
 	}
 	return out, nil
 }
@@ -115,28 +121,19 @@ func StreamHistory(ctx context.Context, store eventstore.Store, stream eventstor
 	return out, nil
 }
 
-func queryEntries(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]Entry, error) {
+func queryPositions(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Entry{}
+	var out []int64
 	for rows.Next() {
-		var e Entry
-		var occurred, recorded string
-		if err := rows.Scan(&e.Position, &e.EventID, &e.Stream, &e.StreamType, &e.StreamID, &e.Version, &e.Type,
-			&e.SchemaVersion, &e.Subject, &e.ActorID, &e.ActorRole, &e.CommandID, &e.CorrelationID, &e.CausationID,
-			&e.ClinicID, &occurred, &recorded); err != nil {
+		var p int64
+		if err := rows.Scan(&p); err != nil {
 			return nil, err
 		}
-		if e.OccurredAt, err = parseTime(occurred); err != nil {
-			return nil, err
-		}
-		if e.RecordedAt, err = parseTime(recorded); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

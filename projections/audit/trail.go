@@ -16,10 +16,8 @@ const TrailName = "audit_trail"
 
 // The audit trail's logical tables.
 const (
-	// eventsTable has one row per event: its envelope and the ids of the
-	// things touched. It answers "every version of a stream".
-	eventsTable = "audit_events"
-	// clientEventsTable links each event to every client it touched.
+	// clientEventsTable links each event to every client it touched, by
+	// its global position; the event itself is read from the event store.
 	clientEventsTable = "audit_client_events"
 	// streamClientsTable remembers which client a stream is about (a
 	// session's, from session.scheduled), for the stream's later events.
@@ -42,48 +40,33 @@ var _ projections.Preparer = (*Trail)(nil)
 func (*Trail) Name() string { return TrailName }
 
 // Version implements projections.Projection.
-func (*Trail) Version() int { return 2 } // 2: one B-tree per table, no secondary indexes
+func (*Trail) Version() int { return 3 } // 3: an index of the log; events are read from the store
 
 // Tables implements projections.Projection.
 func (*Trail) Tables() []string {
-	return []string{eventsTable, clientEventsTable, streamClientsTable}
+	return []string{clientEventsTable, streamClientsTable}
 }
 
-// Schema implements projections.Projection. Instants are fixed-width UTC
-// text (see timeLayout) so they sort and compare as text.
+// Schema implements projections.Projection.
+//
+// The trail is an index of the event log, not a copy of it: per client,
+// the positions of the events that touched them (and when each was
+// recorded, in Unix nanoseconds, for the timeline's time range). The
+// events themselves are read from the event store (ClientTimeline), which
+// already holds every envelope; a copy here cost two thirds of the trail's
+// work in a rebuild and most of its file (docs/performance.md, session 8).
 //
 // Each table is one B-tree keyed the way it is read (WITHOUT ROWID; the
 // runner drops the clause on PostgreSQL) and there are no secondary
-// indexes: an event appends to the end of the events' tree and adds one
-// row to each of its clients' places in the links' tree. Every B-tree
-// touched at a random place costs a page written per event, live and in a
-// rebuild (docs/performance.md, session 7). A stream's versions are not
-// indexed here: the event store answers them (StreamHistory).
+// indexes: an event adds one row at each of its clients' places in the
+// links' tree (docs/performance.md, session 7).
 func (*Trail) Schema(t projections.TableNames) []string {
-	events, clientEvents, streamClients := t.Of(eventsTable), t.Of(clientEventsTable), t.Of(streamClientsTable)
+	clientEvents, streamClients := t.Of(clientEventsTable), t.Of(streamClientsTable)
 	return []string{
-		`CREATE TABLE ` + events + ` (
-			position BIGINT PRIMARY KEY,
-			event_id TEXT NOT NULL,
-			stream TEXT NOT NULL,
-			stream_type TEXT NOT NULL,
-			stream_id TEXT NOT NULL,
-			version BIGINT NOT NULL,
-			event_type TEXT NOT NULL,
-			schema_version INTEGER NOT NULL,
-			subject TEXT NOT NULL,
-			actor_id TEXT NOT NULL,
-			actor_role TEXT NOT NULL,
-			command_id TEXT NOT NULL,
-			correlation_id TEXT NOT NULL,
-			causation_id TEXT NOT NULL,
-			clinic_id TEXT NOT NULL,
-			occurred_at TEXT NOT NULL,
-			recorded_at TEXT NOT NULL
-		) WITHOUT ROWID`,
 		`CREATE TABLE ` + clientEvents + ` (
 			client_id TEXT NOT NULL,
 			position BIGINT NOT NULL,
+			recorded_at BIGINT NOT NULL,
 			PRIMARY KEY (client_id, position)
 		) WITHOUT ROWID`,
 		`CREATE TABLE ` + streamClients + ` (
@@ -94,10 +77,10 @@ func (*Trail) Schema(t projections.TableNames) []string {
 	}
 }
 
-// Apply implements projections.Projection: every event gets a row, linked
-// to the clients it touched. Nothing of the body but ids is read. Its
-// statements go through projections.Exec and QueryRow, which prepare them
-// once per batch.
+// Apply implements projections.Projection: every event is linked to the
+// clients it touched. Nothing of the body but ids is read. Its statements
+// go through projections.Exec and QueryRow, which prepare them once per
+// batch.
 func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
 	refs, err := tr.Prepare(e)
 	if err != nil {
@@ -117,30 +100,22 @@ func (tr *Trail) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.Ta
 	if !ok {
 		return fmt.Errorf("audit: event %d was prepared as %T", e.Position, prepared)
 	}
-	entry := entryOf(e, refs)
-	if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(eventsTable)+` (position, event_id, stream, stream_type,
-		stream_id, version, event_type, schema_version, subject, actor_id, actor_role, command_id, correlation_id,
-		causation_id, clinic_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		entry.Position, entry.EventID, entry.Stream, entry.StreamType, entry.StreamID, entry.Version, entry.Type,
-		entry.SchemaVersion, entry.Subject, entry.ActorID, entry.ActorRole, entry.CommandID, entry.CorrelationID,
-		entry.CausationID, entry.ClinicID, formatTime(entry.OccurredAt), formatTime(entry.RecordedAt)); err != nil {
-		return fmt.Errorf("audit: record event %d: %w", e.Position, err)
-	}
 	owner, err := tr.ownerOf(ctx, tx, t, e)
 	if err != nil {
 		return err
 	}
 	l := link(e, refs, owner)
 	if l.owner != "" {
+		stream := e.Stream.String()
 		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(streamClientsTable)+` (stream, client_id, position) VALUES (?, ?, ?)`,
-			entry.Stream, l.owner, e.Position); err != nil {
-			return fmt.Errorf("audit: link %s to its client: %w", entry.Stream, err)
+			stream, l.owner, e.Position); err != nil {
+			return fmt.Errorf("audit: link %s to its client: %w", stream, err)
 		}
-		tr.owners.remember(entry.Stream, l.owner, e.Position)
+		tr.owners.remember(stream, l.owner, e.Position)
 	}
 	for _, client := range l.clients {
-		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position) VALUES (?, ?)`,
-			client, e.Position); err != nil {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
+			client, e.Position, e.RecordedAt.UnixNano()); err != nil {
 			return fmt.Errorf("audit: link event %d to a client: %w", e.Position, err)
 		}
 	}
