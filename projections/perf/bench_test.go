@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ func allProjections(tb testing.TB, reg *codec.Registry) []projections.Projection
 // models open), peak-rss-MiB its high-water mark.
 func BenchmarkRebuildMillion(b *testing.B) {
 	skipUnlessNamed(b, "RebuildMillion")
+	collectLikeTheService(b)
 	reg, err := commands.NewRegistry()
 	require.NoError(b, err)
 	path, head := cachedLog(b, reg, clientsFor(millionEvents))
@@ -118,6 +120,7 @@ func BenchmarkRebuildMillion(b *testing.B) {
 // its projections caught up before the load starts (not timed).
 func BenchmarkLiveLag(b *testing.B) {
 	skipUnlessNamed(b, "LiveLag")
+	collectLikeTheService(b)
 	reg, err := commands.NewRegistry()
 	require.NoError(b, err)
 	for _, rate := range []int{liveRate, liveRate / 4} {
@@ -340,6 +343,21 @@ func waitCaughtUp(b testing.TB, runner *projections.Runner, ps []projections.Pro
 			}
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// collectLikeTheService gives the benchmark the garbage collector settings
+// `careflow serve` runs the projections with (gc_percent 400 under a
+// 128 MiB soft memory limit, ADR 0014) until it ends. As in serve, the
+// GOGC and GOMEMLIMIT environment variables win.
+func collectLikeTheService(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		previous := debug.SetGCPercent(400)
+		b.Cleanup(func() { debug.SetGCPercent(previous) })
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		previous := debug.SetMemoryLimit(128 << 20)
+		b.Cleanup(func() { debug.SetMemoryLimit(previous) })
 	}
 }
 
