@@ -211,7 +211,7 @@ func OpenDB(ctx context.Context, location string) (*DB, error) {
 // their statements (sqlite.OpenFile).
 func (db *DB) open(ctx context.Context) error {
 	var err error
-	if db.write, err = sqlite.OpenFile(ctx, db.path, sqlite.FileOptions{Synchronous: "NORMAL", ManualCheckpoints: true}); err != nil {
+	if db.write, err = sqlite.OpenFile(ctx, db.path, sqlite.FileOptions{Synchronous: "NORMAL", BackgroundCheckpoints: true}); err != nil {
 		return fmt.Errorf("projections: %w", err)
 	}
 	if err := checkSQLitePragmas(ctx, db.write); err != nil {
@@ -232,17 +232,19 @@ func (db *DB) open(ctx context.Context) error {
 }
 
 // checkpointInterval is how often the read-model file's WAL is copied back
-// into the file. The writer's commits do not checkpoint (sqlite's
-// ManualCheckpoints): in a rebuild that was a tenth of the writer's time,
-// and the writer is the projections' one bottleneck on SQLite, while a
-// checkpoint from another connection runs beside it on another core
-// (docs/performance.md, session 8).
+// into the file. The writer's commits leave that to this connection
+// (sqlite's BackgroundCheckpoints): checkpointing in the commits was a
+// tenth of the writer's time in a rebuild, and the writer is the
+// projections' one bottleneck on SQLite, while a checkpoint from another
+// connection runs beside it on another core (docs/performance.md, session
+// 8). The writer still checkpoints once the WAL passes 4,096 pages: only
+// the frames written since the last pass here, after which the WAL starts
+// over.
 const checkpointInterval = 100 * time.Millisecond
 
 // checkpointer runs PASSIVE checkpoints on a connection of its own until
 // stopped. PASSIVE never waits for the writer or the readers: it copies
-// what it can, and the writer starts the WAL over once all of it was
-// copied and no reader still uses it.
+// what it can.
 type checkpointer struct {
 	conn *sql.DB
 	stop context.CancelFunc

@@ -36,13 +36,17 @@ type FileOptions struct {
 	// default they take it at BEGIN (so a busy writer makes them wait there
 	// instead of failing half way).
 	DeferredTx bool
-	// ManualCheckpoints turns off the checkpoint a commit runs once the WAL
-	// passes 1,000 pages (wal_autocheckpoint 0): the owner runs them itself,
-	// from another connection (PRAGMA wal_checkpoint), so that the writer
-	// does not pay for them; without that the WAL grows without bound. A
-	// WAL that grew past 64 MiB meanwhile is cut back to that when it
-	// starts over (journal_size_limit).
-	ManualCheckpoints bool
+	// BackgroundCheckpoints is for a file whose owner runs checkpoints
+	// itself, from another connection (PRAGMA wal_checkpoint), so that the
+	// writer does not pay for them. A commit then checkpoints only once
+	// the WAL passes backgroundCheckpointPages (wal_autocheckpoint), where
+	// SQLite's default is 1,000: by then the owner has copied all but the
+	// last frames, and the writer's checkpoint, which lets the WAL start
+	// over at the next commit, copies only those. (A checkpoint from
+	// another connection never does that while the writer keeps
+	// committing: the WAL would grow without bound.) A WAL that grew past
+	// 64 MiB is cut back to that when it starts over (journal_size_limit).
+	BackgroundCheckpoints bool
 }
 
 func (o *FileOptions) setDefaults() {
@@ -99,9 +103,11 @@ func CreateFile(path string) error {
 	return f.Close()
 }
 
-// manualJournalSizeLimit is the size a WAL checkpointed by its owner is
-// cut back to when it starts over.
-const manualJournalSizeLimit = 64 << 20
+// What BackgroundCheckpoints sets.
+const (
+	backgroundCheckpointPages  = 4096
+	backgroundJournalSizeLimit = 64 << 20
+)
 
 // fileDSN is the driver's connection string for path with o's pragmas.
 func fileDSN(path string, o FileOptions) string {
@@ -115,9 +121,9 @@ func fileDSN(path string, o FileOptions) string {
 	if o.SecureDelete {
 		q.Add("_pragma", "secure_delete(ON)")
 	}
-	if o.ManualCheckpoints {
-		q.Add("_pragma", "wal_autocheckpoint(0)")
-		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(manualJournalSizeLimit)+")")
+	if o.BackgroundCheckpoints {
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(backgroundCheckpointPages)+")")
+		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(backgroundJournalSizeLimit)+")")
 	}
 	if o.QueryOnly {
 		q.Add("_pragma", "query_only(ON)")

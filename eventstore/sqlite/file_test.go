@@ -48,11 +48,14 @@ func TestOpenFileIsOwnerOnlyWALAndDurable(t *testing.T) {
 	require.NoError(t, normal.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
 	assert.Equal(t, 1000, auto, "commits checkpoint by default")
 
-	manual, err := sqlite.OpenFile(ctx, filepath.Join(t.TempDir(), "manual.db"), sqlite.FileOptions{ManualCheckpoints: true})
+	background, err := sqlite.OpenFile(ctx, filepath.Join(t.TempDir(), "background.db"), sqlite.FileOptions{BackgroundCheckpoints: true})
 	require.NoError(t, err)
-	defer manual.Close()
-	require.NoError(t, manual.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
-	assert.Equal(t, 0, auto, "the owner checkpoints")
+	defer background.Close()
+	require.NoError(t, background.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
+	assert.Equal(t, 4096, auto, "the owner checkpoints; commits only once the WAL is long")
+	var limit int
+	require.NoError(t, background.QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit))
+	assert.Equal(t, 64<<20, limit)
 }
 
 func TestOpenFileRefusesWhatIsNotAPlainPath(t *testing.T) {
