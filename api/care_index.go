@@ -64,7 +64,8 @@ func (AssignmentIndex) Apply(ctx context.Context, tx *sql.Tx, t projections.Tabl
 		return fmt.Errorf("assignment index: position %d has no assignment id", e.Position)
 	}
 	// The stream is the session: it is what commands load.
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+t.Of(assignmentIndexTable)+` (assignment_id, session_id)
+	// projections.Exec prepares the statement once per batch.
+	_, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(assignmentIndexTable)+` (assignment_id, session_id)
 		VALUES (?, ?) ON CONFLICT (assignment_id) DO NOTHING`, ids.AssignmentID, e.Stream.ID)
 	if err != nil {
 		return fmt.Errorf("assignment index: position %d: %w", e.Position, err)
