@@ -18,8 +18,13 @@ import (
 // stream and version), never event bodies.
 
 func invalidAuditQuery(err error) error {
-	if errors.Is(err, audit.ErrInvalidQuery) {
+	switch {
+	case errors.Is(err, audit.ErrInvalidQuery):
 		return badRequest(SlugInvalidRequest, "the timeline query cannot be answered: check from, to and limit")
+	case errors.Is(err, audit.ErrTrailRebuilding):
+		return &Error{Status: http.StatusServiceUnavailable, Slug: SlugUnavailable, Code: "audit-trail-rebuilding",
+			Detail: "the audit trail is being rebuilt after an upgrade: ask without from and to, or retry once it has caught up",
+			Header: http.Header{"Retry-After": {"30"}}}
 	}
 	return err
 }

@@ -162,7 +162,7 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	// checkpoints copies the SQLite writer's WAL back into the file (see
-	// checkpointLoop); nil on PostgreSQL.
+	// checkpointer); nil on PostgreSQL.
 	checkpoints *checkpointer
 	// turns orders the batches of the projections on SQLite's single
 	// writer (see takeTurn); nil on PostgreSQL.
@@ -227,7 +227,7 @@ func (db *DB) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projections: open for checkpoints: %w", err)
 	}
-	db.checkpoints = startCheckpoints(conn, checkpointInterval)
+	db.checkpoints = startCheckpoints(conn, checkpointInterval, db.takeTurn)
 	return nil
 }
 
@@ -242,54 +242,89 @@ func (db *DB) open(ctx context.Context) error {
 // over.
 const checkpointInterval = 100 * time.Millisecond
 
-// checkpointer runs PASSIVE checkpoints on a connection of its own until
-// stopped. PASSIVE never waits for the writer or the readers: it copies
-// what it can.
+// restartFrames is the WAL length (in pages) at which the checkpointer,
+// having copied what it could, makes the WAL start over: the writer's own
+// checkpoint at that length (sqlite's BackgroundCheckpoints) gives up
+// whenever this connection is checkpointing, which during a rebuild is
+// most of the time.
+const restartFrames = 4096
+
+// checkpointer checkpoints on a connection of its own until stopped, a
+// pass every interval (counted from the end of the last one, so that slow
+// passes do not follow each other without a break). A pass is PASSIVE: it
+// never waits for the writer or the readers and copies what it can. When
+// the WAL has grown to restartFrames it then runs a RESTART checkpoint in
+// a turn at the writer (DB.takeTurn), so that no commit runs meanwhile:
+// it copies the last frames and lets the WAL start over.
 type checkpointer struct {
 	conn *sql.DB
+	turn func(context.Context) (func(), error)
 	stop context.CancelFunc
 	done chan struct{}
+	once sync.Once
+	err  error
 }
 
-func startCheckpoints(conn *sql.DB, every time.Duration) *checkpointer {
+func startCheckpoints(conn *sql.DB, every time.Duration, turn func(context.Context) (func(), error)) *checkpointer {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{conn: conn, stop: stop, done: make(chan struct{})}
+	c := &checkpointer{conn: conn, turn: turn, stop: stop, done: make(chan struct{})}
 	go c.loop(ctx, every)
 	return c
 }
 
 func (c *checkpointer) loop(ctx context.Context, every time.Duration) {
 	defer close(c.done)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	wait := time.NewTimer(every)
+	defer wait.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-wait.C:
 		}
-		// A failure is retried at the next tick; the WAL keeps every
+		// A failure is retried at the next pass; the WAL keeps every
 		// commit meanwhile.
-		_, _ = c.run(ctx)
+		_, _ = c.pass(ctx)
+		wait.Reset(every)
 	}
 }
 
-// run checkpoints once and returns how many WAL frames were left to copy.
-func (c *checkpointer) run(ctx context.Context) (left int, err error) {
-	var busy, frames, copied int
-	if err := c.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-		return 0, err
+// pass checkpoints once, and makes a long WAL start over, and returns the
+// WAL's length in frames as the PASSIVE checkpoint found it.
+func (c *checkpointer) pass(ctx context.Context) (frames int, err error) {
+	frames, err = c.checkpoint(ctx, "PASSIVE")
+	if err != nil || frames < restartFrames {
+		return frames, err
 	}
-	return max(frames-copied, 0), nil
+	endTurn, err := c.turn(ctx)
+	if err != nil {
+		return frames, err
+	}
+	defer endTurn()
+	_, err = c.checkpoint(ctx, "RESTART")
+	return frames, err
+}
+
+// checkpoint runs PRAGMA wal_checkpoint(mode) and returns the WAL's length
+// in frames.
+func (c *checkpointer) checkpoint(ctx context.Context, mode string) (frames int, err error) {
+	var busy, copied int
+	if err := c.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied); err != nil {
+		return 0, fmt.Errorf("projections: %s checkpoint: %w", mode, err)
+	}
+	return frames, nil
 }
 
 // close stops the loop, checkpoints what is left and closes the
-// connection.
+// connection, once.
 func (c *checkpointer) close() error {
-	c.stop()
-	<-c.done
-	_, err := c.run(context.Background())
-	return errors.Join(err, c.conn.Close())
+	c.once.Do(func() {
+		c.stop()
+		<-c.done
+		_, err := c.checkpoint(context.Background(), "PASSIVE")
+		c.err = errors.Join(err, c.conn.Close())
+	})
+	return c.err
 }
 
 // takeTurn waits until the caller may commit a batch, and returns the

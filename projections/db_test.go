@@ -177,7 +177,7 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	// When a checkpointer runs
 	conn, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{Synchronous: "NORMAL"})
 	require.NoError(t, err)
-	db.checkpoints = startCheckpoints(conn, checkpointInterval)
+	db.checkpoints = startCheckpoints(conn, checkpointInterval, db.takeTurn)
 
 	// Then the file gets every commit
 	require.Eventually(t, func() bool {
@@ -186,14 +186,78 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 
 	// And a writer that never pauses (a rebuild) still has its WAL start
-	// over: 12,000 pages written, the WAL never near that
+	// over: 12,000 pages written, the WAL never that long
 	for i := 300; i < 12_300; i += 100 {
 		insert(i, 100)
 	}
-	wal, err := os.Stat(path + "-wal")
+	frames, err := db.checkpoints.checkpoint(ctx, "PASSIVE")
 	require.NoError(t, err)
-	assert.Less(t, wal.Size(), int64(2*4096*4096), "the WAL starts over")
+	assert.Less(t, frames, 12_000, "the WAL started over")
 	var n int
 	require.NoError(t, db.read.QueryRow(`SELECT COUNT(*) FROM kv`).Scan(&n))
 	assert.Equal(t, 12_300, n)
+}
+
+// A writer that commits without a break never lets a PASSIVE checkpoint
+// from another connection reset the WAL; the checkpointer's RESTART, once
+// the WAL is long, does.
+func TestCheckpointerRestartsALongWAL(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wal.db")
+	writer, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{Synchronous: "NORMAL"})
+	require.NoError(t, err)
+	defer writer.Close()
+	_, err = writer.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`) // the writer leaves it all to the checkpointer
+	require.NoError(t, err)
+	_, err = writer.ExecContext(ctx, `CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)`)
+	require.NoError(t, err)
+	conn, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{Synchronous: "NORMAL"})
+	require.NoError(t, err)
+	// The writer's turns, as DB.takeTurn gives them to the projections.
+	turns := make(chan struct{}, 1)
+	turn := func(context.Context) (func(), error) {
+		turns <- struct{}{}
+		return func() { <-turns }, nil
+	}
+	c := &checkpointer{conn: conn, turn: turn, stop: func() {}, done: make(chan struct{})}
+	close(c.done)
+	defer c.close()
+
+	// Given a writer committing without a break, a turn per commit
+	stop := make(chan struct{})
+	written := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				written <- nil
+				return
+			default:
+			}
+			end, _ := turn(ctx)
+			_, err := writer.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES (?, zeroblob(3000))`, i)
+			end()
+			if err != nil {
+				written <- err
+				return
+			}
+		}
+	}()
+	// When the checkpointer makes passes until one finds the WAL long
+	long := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for long < restartFrames && time.Now().Before(deadline) {
+		long, err = c.pass(ctx)
+		require.NoError(t, err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, long, restartFrames, "the writer wrote too slowly for the test")
+	time.Sleep(10 * time.Millisecond)
+	next, err := c.pass(ctx)
+	require.NoError(t, err)
+	close(stop)
+	require.NoError(t, <-written)
+
+	// Then the WAL started over at that pass
+	assert.Less(t, next, long, "the WAL went on from %d to %d frames", long, next)
 }

@@ -38,14 +38,13 @@ type FileOptions struct {
 	DeferredTx bool
 	// BackgroundCheckpoints is for a file whose owner runs checkpoints
 	// itself, from another connection (PRAGMA wal_checkpoint), so that the
-	// writer does not pay for them. A commit then checkpoints only once
-	// the WAL passes backgroundCheckpointPages (wal_autocheckpoint), where
-	// SQLite's default is 1,000: by then the owner has copied all but the
-	// last frames, and the writer's checkpoint, which lets the WAL start
-	// over at the next commit, copies only those. (A checkpoint from
-	// another connection never does that while the writer keeps
-	// committing: the WAL would grow without bound.) A WAL that grew past
-	// 64 MiB is cut back to that when it starts over (journal_size_limit).
+	// writer does not pay for them. A commit then checkpoints only once the
+	// WAL passes backgroundCheckpointPages (wal_autocheckpoint; SQLite's
+	// default is 1,000), and such a checkpoint gives up at once while the
+	// owner's runs: the owner must also make a long WAL start over (a
+	// RESTART checkpoint while the writer pauses), or it grows without
+	// bound under a writer that never pauses. A WAL that grew past 64 MiB
+	// is cut back to that when it starts over (journal_size_limit).
 	BackgroundCheckpoints bool
 }
 

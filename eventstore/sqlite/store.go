@@ -47,9 +47,10 @@ type Store struct {
 var _ eventstore.Store = (*Store)(nil)
 
 type readStatements struct {
-	stream *sql.Stmt
-	all    *sql.Stmt
-	head   *sql.Stmt
+	stream    *sql.Stmt
+	all       *sql.Stmt
+	head      *sql.Stmt
+	positions *sql.Stmt
 }
 
 // The read queries. Each is an index range or seek (TestQueriesUseIndexes).
@@ -137,9 +138,10 @@ func (s *Store) open(ctx context.Context) error {
 		return st
 	}
 	s.reads = readStatements{
-		stream: prepare(readStreamSQL),
-		all:    prepare(readAllSQL),
-		head:   prepare(headSQL),
+		stream:    prepare(readStreamSQL),
+		all:       prepare(readAllSQL),
+		head:      prepare(headSQL),
+		positions: prepare(readPositionsSQL),
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: prepare reads: %w", err)
@@ -279,8 +281,8 @@ func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventst
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
-	// The positions go as one JSON array, so the statement's text is
-	// always the same (the connections cache it).
+	// The positions go as one JSON array, so that one prepared statement
+	// serves any number of them.
 	list := make([]byte, 0, 8*len(positions))
 	list = append(list, '[')
 	for i, p := range positions {
@@ -290,7 +292,7 @@ func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventst
 		list = strconv.AppendInt(list, p, 10)
 	}
 	list = append(list, ']')
-	rows, err := s.readDB.QueryContext(bounded(ctx), readPositionsSQL, string(list))
+	rows, err := s.reads.positions.QueryContext(bounded(ctx), string(list))
 	if err != nil {
 		return nil, readError(ctx, "read positions", err)
 	}
@@ -353,7 +355,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.reads.stream, s.reads.all, s.reads.head} {
+	for _, st := range []*sql.Stmt{s.reads.stream, s.reads.all, s.reads.head, s.reads.positions} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,12 @@ const (
 
 // ErrInvalidQuery: the query's arguments cannot be answered.
 var ErrInvalidQuery = errors.New("audit: invalid query")
+
+// ErrTrailRebuilding: the audit trail serving reads was built by a version
+// before 3, which kept no recording times with its links, and its
+// replacement is still being built: a time range cannot be answered until
+// then (a timeline without one can).
+var ErrTrailRebuilding = errors.New("audit: the audit trail is being rebuilt for this version; a time range is answered once it has caught up")
 
 // Page selects one page of a timeline: the entries after the global
 // position After (0: from the start), at most Limit of them (0: the
@@ -50,13 +58,22 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 	err = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
 		query := `SELECT position FROM ` + t.Of(clientEventsTable) + ` WHERE client_id = ? AND position > ?`
 		args := []any{clientID, page.After}
+		if !from.IsZero() || !to.IsZero() {
+			columns, _, err := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable))
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(columns, "recorded_at") {
+				return ErrTrailRebuilding
+			}
+		}
 		if !from.IsZero() {
 			query += ` AND recorded_at >= ?`
-			args = append(args, from.UnixNano())
+			args = append(args, unixNanos(from))
 		}
 		if !to.IsZero() {
 			query += ` AND recorded_at <= ?`
-			args = append(args, to.UnixNano())
+			args = append(args, unixNanos(to))
 		}
 		query += ` ORDER BY position LIMIT ?`
 		// One more than asked tells whether another page follows.
@@ -64,6 +81,9 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		positions, err = queryPositions(ctx, tx, query, args...)
 		return err
 	})
+	if errors.Is(err, ErrTrailRebuilding) {
+		return TimelinePage{}, err
+	}
 	if err != nil {
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
 	}
@@ -86,6 +106,19 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		out.Entries[i] = EntryOf(e)
 	}
 	return out, nil
+}
+
+// unixNanos is t in Unix nanoseconds, as the trail stores recording times,
+// saturated outside the years 1678 to 2262 (where UnixNano wraps): a bound
+// before every instant the trail can hold, or after, still compares so.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func checkTimelineQuery(clientID string, from, to time.Time, page Page) (int, error) {

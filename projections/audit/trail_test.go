@@ -115,6 +115,12 @@ func TestClientTimelinePagesAndTimeRange(t *testing.T) {
 	assert.Equal(t, "session.activated", window[0].Type)
 	assert.Equal(t, "client.care_team_changed", window[len(window)-1].Type)
 
+	// Bounds far outside what nanoseconds since 1970 hold still bound.
+	longAgo, farAhead := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, all, w.timeline(w.k1.ID, longAgo, farAhead))
+	assert.Empty(t, w.timeline(w.k1.ID, farAhead, farAhead))
+	assert.Empty(t, w.timeline(w.k1.ID, longAgo, longAgo))
+
 	for _, bad := range []struct {
 		name     string
 		client   string
