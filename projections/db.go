@@ -237,9 +237,8 @@ func (db *DB) open(ctx context.Context) error {
 // tenth of the writer's time in a rebuild, and the writer is the
 // projections' one bottleneck on SQLite, while a checkpoint from another
 // connection runs beside it on another core (docs/performance.md, session
-// 8). The writer still checkpoints once the WAL passes 4,096 pages: only
-// the frames written since the last pass here, after which the WAL starts
-// over.
+// 8). A WAL grown to restartFrames is made to start over (see
+// checkpointer).
 const checkpointInterval = 100 * time.Millisecond
 
 // restartFrames is the WAL length (in pages) at which the checkpointer,
@@ -247,7 +246,7 @@ const checkpointInterval = 100 * time.Millisecond
 // checkpoint at that length (sqlite's BackgroundCheckpoints) gives up
 // whenever this connection is checkpointing, which during a rebuild is
 // most of the time.
-const restartFrames = 4096
+const restartFrames = sqlite.BackgroundCheckpointPages
 
 // checkpointer checkpoints on a connection of its own until stopped, a
 // pass every interval (counted from the end of the last one, so that slow

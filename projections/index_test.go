@@ -111,4 +111,5 @@ func TestCreateTableDropsWithoutRowidOnPostgres(t *testing.T) {
 	assert.Equal(t, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)", postgresDialect{}.CreateTable(stmt))
 	plain := "CREATE TABLE t (k TEXT PRIMARY KEY)"
 	assert.Equal(t, plain, postgresDialect{}.CreateTable(plain))
+	assert.Equal(t, plain, postgresDialect{}.CreateTable(plain+" without rowid"), "keywords in any case")
 }

@@ -39,7 +39,7 @@ type FileOptions struct {
 	// BackgroundCheckpoints is for a file whose owner runs checkpoints
 	// itself, from another connection (PRAGMA wal_checkpoint), so that the
 	// writer does not pay for them. A commit then checkpoints only once the
-	// WAL passes backgroundCheckpointPages (wal_autocheckpoint; SQLite's
+	// WAL passes BackgroundCheckpointPages (wal_autocheckpoint; SQLite's
 	// default is 1,000), and such a checkpoint gives up at once while the
 	// owner's runs: the owner must also make a long WAL start over (a
 	// RESTART checkpoint while the writer pauses), or it grows without
@@ -102,11 +102,14 @@ func CreateFile(path string) error {
 	return f.Close()
 }
 
-// What BackgroundCheckpoints sets.
-const (
-	backgroundCheckpointPages  = 4096
-	backgroundJournalSizeLimit = 64 << 20
-)
+// BackgroundCheckpointPages is the WAL length (in pages) past which a
+// commit on a file opened with BackgroundCheckpoints checkpoints; its
+// owner makes a WAL that long start over too.
+const BackgroundCheckpointPages = 4096
+
+// backgroundJournalSizeLimit is what a grown WAL of such a file is cut
+// back to when it starts over.
+const backgroundJournalSizeLimit = 64 << 20
 
 // fileDSN is the driver's connection string for path with o's pragmas.
 func fileDSN(path string, o FileOptions) string {
@@ -121,7 +124,7 @@ func fileDSN(path string, o FileOptions) string {
 		q.Add("_pragma", "secure_delete(ON)")
 	}
 	if o.BackgroundCheckpoints {
-		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(backgroundCheckpointPages)+")")
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(BackgroundCheckpointPages)+")")
 		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(backgroundJournalSizeLimit)+")")
 	}
 	if o.QueryOnly {

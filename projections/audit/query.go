@@ -58,15 +58,6 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 	err = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
 		query := `SELECT position FROM ` + t.Of(clientEventsTable) + ` WHERE client_id = ? AND position > ?`
 		args := []any{clientID, page.After}
-		if !from.IsZero() || !to.IsZero() {
-			columns, _, err := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable))
-			if err != nil {
-				return err
-			}
-			if !slices.Contains(columns, "recorded_at") {
-				return ErrTrailRebuilding
-			}
-		}
 		if !from.IsZero() {
 			query += ` AND recorded_at >= ?`
 			args = append(args, unixNanos(from))
@@ -79,6 +70,14 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		// One more than asked tells whether another page follows.
 		args = append(args, limit+1)
 		positions, err = queryPositions(ctx, tx, query, args...)
+		if err != nil && (!from.IsZero() || !to.IsZero()) {
+			// Looked into only when the query failed: an earlier version's
+			// tables, still serving, have no recording times.
+			if columns, _, colErr := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable)); colErr == nil &&
+				!slices.Contains(columns, "recorded_at") {
+				return ErrTrailRebuilding
+			}
+		}
 		return err
 	})
 	if errors.Is(err, ErrTrailRebuilding) {

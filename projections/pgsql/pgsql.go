@@ -240,8 +240,9 @@ func Is(db *sql.DB) bool {
 func TrimTableOptions(stmt string) string {
 	stmt = strings.TrimSpace(stmt)
 	for _, suffix := range []string{"STRICT", "WITHOUT ROWID"} {
-		if strings.HasSuffix(stmt, suffix) {
-			stmt = strings.TrimSpace(strings.TrimSuffix(stmt, suffix))
+		// SQL keywords are case-insensitive.
+		if n := len(stmt) - len(suffix); n >= 0 && strings.EqualFold(stmt[n:], suffix) {
+			stmt = strings.TrimSpace(stmt[:n])
 		}
 	}
 	return stmt
