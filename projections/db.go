@@ -576,6 +576,22 @@ func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t
 	return tx.Commit()
 }
 
+// Checkpoint returns the position up to which the projection's active
+// generation has applied the log, as tx (a Read's transaction) sees it:
+// the tables tx reads hold the effects of the events up to it and of none
+// after. A read that joins the tables with the event store uses it to show
+// the same moment from both.
+func (db *DB) Checkpoint(ctx context.Context, tx *sql.Tx, projection string) (int64, error) {
+	st, found, err := loadState(ctx, tx, db.dialect, projection)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("%w: %s", ErrNoTables, projection)
+	}
+	return st.position, nil
+}
+
 // readOptions are the options of Read's transactions. A SQLite read
 // transaction sees one snapshot from its first statement on; PostgreSQL
 // needs REPEATABLE READ for that (READ COMMITTED takes a snapshot per

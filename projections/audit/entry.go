@@ -1,11 +1,12 @@
 // Package audit is careflow's audit trail and time travel for compliance
 // reviewers.
 //
-// The audit trail is a projection (Trail) that links every event to the
-// clients it touched across streams, by global position, so ClientTimeline
-// lists a client's whole history in global order: who did what, when, to
-// what (the envelope's metadata, the stream and version, the ids of the
-// things touched), read from the event store. It never shows an event
+// The audit trail is a projection (Trail) that links each stream about a
+// client to them, and each event that touched a client from some other
+// stream, so ClientTimeline lists a client's whole history across streams
+// in global order: who did what, when, to what (the envelope's metadata,
+// the stream and version, the ids of the things touched), read from the
+// event store. It never shows an event
 // body, and its tables hold only ids, positions and instants: no PHI (no
 // message, comment, note or feedback text, no answers, no names).
 //

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -47,15 +48,29 @@ type TimelinePage struct {
 // ClientTimeline lists, in global order, every event that touched the
 // client and was recorded between from and to (both included; a zero
 // instant leaves that end open), one page at a time. The audit trail read
-// model, which may lag the event store by a moment, says which events;
-// they are read from store.
+// model says which events: those of the streams that are the client's,
+// from the event that made each theirs, and those linked to the client one
+// by one. They are read from store, and shown as of the trail's
+// checkpoint, which may lag the store by a moment.
 func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.Store, clientID string, from, to time.Time, page Page) (TimelinePage, error) {
 	limit, err := checkTimelineQuery(clientID, from, to, page)
 	if err != nil {
 		return TimelinePage{}, err
 	}
-	var positions []int64
+	var (
+		streams []clientStream
+		linked  []int64
+		through int64
+	)
 	err = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
+		var err error
+		if through, err = db.Checkpoint(ctx, tx, TrailName); err != nil {
+			return err
+		}
+		if streams, err = queryStreams(ctx, tx, `SELECT stream, position FROM `+t.Of(streamClientsTable)+` WHERE client_id = ?`,
+			clientID); err != nil {
+			return err
+		}
 		query := `SELECT position FROM ` + t.Of(clientEventsTable) + ` WHERE client_id = ? AND position > ?`
 		args := []any{clientID, page.After}
 		if !from.IsZero() {
@@ -66,13 +81,13 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 			query += ` AND recorded_at <= ?`
 			args = append(args, unixNanos(to))
 		}
-		query += ` ORDER BY position LIMIT ?`
 		// One more than asked tells whether another page follows.
+		query += ` ORDER BY position LIMIT ?`
 		args = append(args, limit+1)
-		positions, err = queryPositions(ctx, tx, query, args...)
+		linked, err = queryPositions(ctx, tx, query, args...)
 		if err != nil && (!from.IsZero() || !to.IsZero()) {
-			// Looked into only when the query failed: an earlier version's
-			// tables, still serving, have no recording times.
+			// Looked into only when the query failed: a version before 3,
+			// still serving, kept no recording times.
 			if columns, _, colErr := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable)); colErr == nil &&
 				!slices.Contains(columns, "recorded_at") {
 				return ErrTrailRebuilding
@@ -86,25 +101,84 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 	if err != nil {
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
 	}
-	var out TimelinePage
-	if len(positions) > limit {
-		positions = positions[:limit]
-		out.Next = positions[limit-1]
+
+	shown := func(e eventstore.RecordedEvent) bool {
+		at := e.RecordedAt.UnixNano()
+		return e.Position > page.After && e.Position <= through &&
+			(from.IsZero() || at >= unixNanos(from)) && (to.IsZero() || at <= unixNanos(to))
 	}
-	events, err := store.ReadPositions(ctx, positions)
+	events, err := store.ReadPositions(ctx, linked)
 	if err != nil {
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
 	}
-	if len(events) != len(positions) {
+	if len(events) != len(linked) {
 		// The trail only links events it read from this log.
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: the event store holds %d of the %d events the trail links",
-			clientID, len(events), len(positions))
+			clientID, len(events), len(linked))
+	}
+	events = slices.DeleteFunc(events, func(e eventstore.RecordedEvent) bool { return !shown(e) })
+	// The client's own stream is theirs without a link.
+	streams = append(streams, clientStream{id: eventstore.NewStreamID(clientStreamType, clientID)})
+	for _, s := range streams {
+		stream, err := store.ReadStream(ctx, s.id, 1)
+		if err != nil {
+			return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
+		}
+		if s.from > 0 && !slices.ContainsFunc(stream, func(e eventstore.RecordedEvent) bool { return e.Position == s.from }) {
+			return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: the event store does not hold the event at %d that links %s",
+				clientID, s.from, s.id)
+		}
+		for _, e := range stream {
+			if e.Position >= s.from && shown(e) {
+				events = append(events, e)
+			}
+		}
+	}
+	// A trail of version 3, serving until its replacement has caught up,
+	// also links the events of a client's streams one by one.
+	slices.SortFunc(events, func(a, b eventstore.RecordedEvent) int { return cmp.Compare(a.Position, b.Position) })
+	events = slices.CompactFunc(events, func(a, b eventstore.RecordedEvent) bool { return a.Position == b.Position })
+
+	var out TimelinePage
+	if len(events) > limit {
+		events = events[:limit]
+		out.Next = events[limit-1].Position
 	}
 	out.Entries = make([]Entry, len(events))
 	for i, e := range events {
 		out.Entries[i] = EntryOf(e)
 	}
 	return out, nil
+}
+
+// clientStream is a stream that is a client's from the event at position
+// from on (0: from its start).
+type clientStream struct {
+	id   eventstore.StreamID
+	from int64
+}
+
+func queryStreams(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]clientStream, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []clientStream
+	for rows.Next() {
+		var (
+			name string
+			s    clientStream
+		)
+		if err := rows.Scan(&name, &s.from); err != nil {
+			return nil, err
+		}
+		if s.id, err = eventstore.ParseStreamID(name); err != nil {
+			return nil, fmt.Errorf("audit: the trail links a stream named %q: %w", name, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // unixNanos is t in Unix nanoseconds, as the trail stores recording times,

@@ -16,12 +16,15 @@ const TrailName = "audit_trail"
 
 // The audit trail's logical tables.
 const (
-	// clientEventsTable links each event to every client it touched, by
-	// its global position; the event itself is read from the event store.
-	clientEventsTable = "audit_client_events"
-	// streamClientsTable remembers which client a stream is about (a
-	// session's, from session.scheduled), for the stream's later events.
+	// streamClientsTable says which client each stream is about, and from
+	// which event on: a client's own stream from its first event, a
+	// session's from session.scheduled. Every event of such a stream from
+	// then on touches that client; the events are read from the store.
 	streamClientsTable = "audit_stream_clients"
+	// clientEventsTable links the other events to the clients they
+	// touched, by global position: an event that names a client in a
+	// stream that is not that client's.
+	clientEventsTable = "audit_client_events"
 )
 
 // Trail is the audit trail projection. Run it with a projections.Runner.
@@ -40,7 +43,7 @@ var _ projections.Preparer = (*Trail)(nil)
 func (*Trail) Name() string { return TrailName }
 
 // Version implements projections.Projection.
-func (*Trail) Version() int { return 3 } // 3: an index of the log; events are read from the store
+func (*Trail) Version() int { return 4 } // 4: streams are linked to their client, not each of their events
 
 // Tables implements projections.Projection.
 func (*Trail) Tables() []string {
@@ -49,38 +52,41 @@ func (*Trail) Tables() []string {
 
 // Schema implements projections.Projection.
 //
-// The trail is an index of the event log, not a copy of it: per client,
-// the positions of the events that touched them (and when each was
-// recorded, in Unix nanoseconds, for the timeline's time range). The
+// The trail is an index of the event log, not a copy of it: which streams
+// are about which client (and from which event on), and the few events
+// that touched a client from a stream of someone else's, with when each
+// was recorded (Unix nanoseconds, for the timeline's time range). The
 // events themselves are read from the event store (ClientTimeline), which
-// already holds every envelope; a copy here cost two thirds of the trail's
-// work in a rebuild and most of its file (docs/performance.md, session 8).
+// already holds every envelope. Linking streams rather than their events
+// writes one row per stream instead of one per event (ADR 0015).
 //
-// Each table is one B-tree keyed the way it is read (WITHOUT ROWID; the
-// runner drops the clause on PostgreSQL) and there are no secondary
-// indexes: an event adds one row at each of its clients' places in the
-// links' tree (docs/performance.md, session 7).
+// Each table is one B-tree keyed the way the trail writes it (WITHOUT
+// ROWID; the runner drops the clause on PostgreSQL); the timeline finds a
+// client's streams through the one index, built once the trail has caught
+// up.
 func (*Trail) Schema(t projections.TableNames) []string {
 	clientEvents, streamClients := t.Of(clientEventsTable), t.Of(streamClientsTable)
 	return []string{
+		`CREATE TABLE ` + streamClients + ` (
+			stream TEXT PRIMARY KEY,
+			client_id TEXT NOT NULL,
+			position BIGINT NOT NULL
+		) WITHOUT ROWID`,
+		`CREATE INDEX ` + streamClients + `_client ON ` + streamClients + ` (client_id)`,
 		`CREATE TABLE ` + clientEvents + ` (
 			client_id TEXT NOT NULL,
 			position BIGINT NOT NULL,
 			recorded_at BIGINT NOT NULL,
 			PRIMARY KEY (client_id, position)
 		) WITHOUT ROWID`,
-		`CREATE TABLE ` + streamClients + ` (
-			stream TEXT PRIMARY KEY,
-			client_id TEXT NOT NULL,
-			position BIGINT NOT NULL
-		) WITHOUT ROWID`,
 	}
 }
 
-// Apply implements projections.Projection: every event is linked to the
-// clients it touched. Nothing of the body but ids is read. Its statements
-// go through projections.Exec and QueryRow, which prepare them once per
-// batch.
+// Apply implements projections.Projection: every stream about a client is
+// linked to them at the event that made it theirs, and an event naming a
+// client outside that client's streams is linked to them on its own.
+// Nothing of the body but ids is read. Its statements go through
+// projections.Exec and QueryRow, which prepare them once per batch.
 func (tr *Trail) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
 	refs, err := tr.Prepare(e)
 	if err != nil {
@@ -114,12 +120,21 @@ func (tr *Trail) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.Ta
 		tr.owners.remember(stream, l.owner, e.Position)
 	}
 	for _, client := range l.clients {
+		if client == owner || client == l.owner || isClientStream(e.Stream, client) {
+			continue // the stream is the client's: the timeline reads it whole
+		}
 		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
 			client, e.Position, e.RecordedAt.UnixNano()); err != nil {
 			return fmt.Errorf("audit: link event %d to a client: %w", e.Position, err)
 		}
 	}
 	return nil
+}
+
+// isClientStream reports whether stream is the client's own stream, which
+// is theirs from its first event without a link.
+func isClientStream(stream eventstore.StreamID, clientID string) bool {
+	return stream.Type == clientStreamType && stream.ID == clientID
 }
 
 // ownerOf returns the client e's stream was linked to by an earlier event

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/careflow/careflow/commands"
+	"github.com/careflow/careflow/domain"
+	"github.com/careflow/careflow/domain/care"
 	"github.com/careflow/careflow/domain/organization"
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/memory"
@@ -82,4 +84,136 @@ func TestTimelineOverATrailOfVersion2(t *testing.T) {
 	assert.ErrorIs(t, err, ErrTrailRebuilding)
 	_, err = ClientTimeline(ctx, db, store, "k1", time.Time{}, time.Now(), Page{})
 	assert.ErrorIs(t, err, ErrTrailRebuilding)
+}
+
+// trailV3 builds the trail as version 3 did: every event linked to each
+// client it touched, its own stream's and its linked streams' too.
+type trailV3 struct{ *Trail }
+
+func (trailV3) Version() int { return 3 }
+
+func (trailV3) Schema(t projections.TableNames) []string {
+	return []string{
+		`CREATE TABLE ` + t.Of(clientEventsTable) + ` (client_id TEXT NOT NULL, position BIGINT NOT NULL,
+			recorded_at BIGINT NOT NULL, PRIMARY KEY (client_id, position)) WITHOUT ROWID`,
+		`CREATE TABLE ` + t.Of(streamClientsTable) + ` (stream TEXT PRIMARY KEY, client_id TEXT NOT NULL,
+			position BIGINT NOT NULL) WITHOUT ROWID`,
+	}
+}
+
+func (v trailV3) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	refs, _ := v.Prepare(e)
+	return v.ApplyPrepared(ctx, tx, t, e, refs)
+}
+
+func (v trailV3) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, prepared any) error {
+	owner, err := v.ownerOf(ctx, tx, t, e)
+	if err != nil {
+		return err
+	}
+	l := link(e, prepared.(references), owner)
+	if l.owner != "" {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(streamClientsTable)+` (stream, client_id, position) VALUES (?, ?, ?)`,
+			e.Stream.String(), l.owner, e.Position); err != nil {
+			return err
+		}
+		v.owners.remember(e.Stream.String(), l.owner, e.Position)
+	}
+	for _, client := range l.clients {
+		if _, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(clientEventsTable)+` (client_id, position, recorded_at) VALUES (?, ?, ?)`,
+			client, e.Position, e.RecordedAt.UnixNano()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// While a trail of version 3 still serves reads, its links and the
+// streams it links overlap: the timeline shows every event once, as the
+// current version's does.
+func TestTimelineOverATrailOfVersion3(t *testing.T) {
+	ctx := context.Background()
+	registry, err := commands.NewRegistry()
+	require.NoError(t, err)
+	store := memory.New(eventstore.Options{Types: registry})
+	t.Cleanup(func() { _ = store.Close() })
+	put := func(stream eventstore.StreamID, e domain.Event) int64 {
+		name, v, data, err := registry.Encode(e)
+		require.NoError(t, err)
+		res, err := store.Append(ctx, stream, eventstore.AnyVersion, []eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data,
+			Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
+		require.NoError(t, err)
+		return res.LastPosition()
+	}
+	session := eventstore.NewStreamID(care.StreamType, "s1")
+	positions := []int64{
+		put(eventstore.NewStreamID(commands.StreamClient, "k1"), organization.ClientRegistered{ClientID: "k1", ClinicID: "c1",
+			DisplayName: "x", CareTeam: []string{"p1"}, RegisteredBy: "p1"}),
+		put(session, care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1", ScheduledBy: "p1",
+			Title: "t", Start: time.Now(), End: time.Now().Add(time.Hour)}),
+		put(session, care.SessionActivated{SessionID: "s1", ClientID: "k1"}),
+	}
+
+	timeline := func(p projections.Projection) []int64 {
+		return timelineOf(t, runTrail(t, store, p, positions[len(positions)-1]), store, "k1")
+	}
+	assert.Equal(t, positions, timeline(trailV3{NewTrail()}))
+	assert.Equal(t, positions, timeline(NewTrail()))
+}
+
+// A timeline shows the log as of the trail's checkpoint: an event of a
+// client's stream that the trail has not applied yet is not shown, as one
+// linked on its own would not be.
+func TestTimelineStopsAtTheTrailsCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	registry, err := commands.NewRegistry()
+	require.NoError(t, err)
+	store := memory.New(eventstore.Options{Types: registry})
+	t.Cleanup(func() { _ = store.Close() })
+	put := func(e domain.Event) int64 {
+		name, v, data, err := registry.Encode(e)
+		require.NoError(t, err)
+		res, err := store.Append(ctx, eventstore.NewStreamID(care.StreamType, "s1"), eventstore.AnyVersion,
+			[]eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
+		require.NoError(t, err)
+		return res.LastPosition()
+	}
+	scheduled := put(care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1", ScheduledBy: "p1",
+		Title: "t", Start: time.Now(), End: time.Now().Add(time.Hour)})
+	db := runTrail(t, store, NewTrail(), scheduled)
+	put(care.SessionActivated{SessionID: "s1", ClientID: "k1"}) // after the runner stopped
+	assert.Equal(t, []int64{scheduled}, timelineOf(t, db, store, "k1"))
+}
+
+// runTrail runs the trail p over store until it has applied the event at
+// head, then stops it, and returns its read-model database.
+func runTrail(t *testing.T, store eventstore.Store, p projections.Projection, head int64) *projections.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "read.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	r, err := projections.NewRunner(store, db, nil, p)
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	require.Eventually(t, func() bool {
+		reached, err := r.WaitFor(ctx, TrailName, head, time.Second)
+		return err == nil && reached
+	}, 30*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	return db
+}
+
+func timelineOf(t *testing.T, db *projections.DB, store eventstore.Store, clientID string) []int64 {
+	t.Helper()
+	page, err := ClientTimeline(context.Background(), db, store, clientID, time.Time{}, time.Time{}, Page{})
+	require.NoError(t, err)
+	var out []int64
+	for _, e := range page.Entries {
+		out = append(out, e.Position)
+	}
+	return out
 }
