@@ -17,9 +17,10 @@ const TrailName = "audit_trail"
 // The audit trail's logical tables.
 const (
 	// streamClientsTable says which client each stream is about, and from
-	// which event on: a client's own stream from its first event, a
-	// session's from session.scheduled. Every event of such a stream from
-	// then on touches that client; the events are read from the store.
+	// which event on: a session's from session.scheduled, a client's
+	// account from account.registered. Every event of such a stream from
+	// then on touches that client; the events are read from the store. A
+	// client's own stream needs no row: it is theirs whole.
 	streamClientsTable = "audit_stream_clients"
 	// clientEventsTable links the other events to the clients they
 	// touched, by global position: an event that names a client in a
