@@ -217,3 +217,34 @@ func timelineOf(t *testing.T, db *projections.DB, store eventstore.Store, client
 	}
 	return out
 }
+
+// A client's stream links its events from the one that made it theirs; an
+// event of it naming another client is linked to that client alone.
+func TestStreamLinksStartAtTheLinkingEventAndNameOthersOneByOne(t *testing.T) {
+	ctx := context.Background()
+	registry, err := commands.NewRegistry()
+	require.NoError(t, err)
+	store := memory.New(eventstore.Options{Types: registry})
+	t.Cleanup(func() { _ = store.Close() })
+	session := eventstore.NewStreamID(care.StreamType, "s1")
+	put := func(e domain.Event) int64 {
+		name, v, data, err := registry.Encode(e)
+		require.NoError(t, err)
+		res, err := store.Append(ctx, session, eventstore.AnyVersion, []eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data,
+			Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
+		require.NoError(t, err)
+		return res.LastPosition()
+	}
+	// Version 1 names no client, so it makes the stream no one's.
+	first := put(care.SessionActivated{SessionID: "s1"})
+	scheduled := put(care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1", ScheduledBy: "p1",
+		Title: "t", Start: time.Now(), End: time.Now().Add(time.Hour)})
+	other := put(care.SessionMessagePosted{SessionID: "s1", ClientID: "k2", MessageID: "m1", AuthorID: "p1",
+		AuthorRole: domain.RoleProvider, Text: "x"})
+	last := put(care.SessionActivated{SessionID: "s1", ClientID: "k1"})
+
+	db := runTrail(t, store, NewTrail(), last)
+	assert.Equal(t, []int64{scheduled, other, last}, timelineOf(t, db, store, "k1"), "not the event before the link")
+	assert.Equal(t, []int64{other}, timelineOf(t, db, store, "k2"))
+	assert.Less(t, first, scheduled)
+}
