@@ -16,6 +16,7 @@ func readModelsAt(t *testing.T, file string) string { return pgtest.Location(t, 
 // trail (and the session view beside it) in PostgreSQL.
 func TestAuditTrailOnPostgres(t *testing.T) {
 	out := pgtest.Rerun(t, "^Test", []string{"TestIncrementalTrailEqualsRebuild", "TestClientTimelinePagesAndTimeRange",
-		"TestAuditTablesHoldNoPHI"})
+		"TestAuditTablesHoldNoPHI",
+		"TestTimelineOverATrailOfVersion2", "TestTimelineOverATrailOfVersion3"})
 	assert.NotContains(t, out, "--- SKIP", "nothing is skipped in the PostgreSQL run")
 }

@@ -85,20 +85,10 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		query += ` ORDER BY position LIMIT ?`
 		args = append(args, limit+1)
 		linked, err = queryPositions(ctx, tx, query, args...)
-		if err != nil && (!from.IsZero() || !to.IsZero()) {
-			// Looked into only when the query failed: version 2, still
-			// serving, kept no recording times. (On PostgreSQL the failed
-			// query has aborted tx, so this look fails too and the error
-			// is returned as it is: a known gap, ADR 0015.)
-			if columns, _, colErr := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable)); colErr == nil &&
-				!slices.Contains(columns, "recorded_at") {
-				return ErrTrailRebuilding
-			}
-		}
 		return err
 	})
-	if errors.Is(err, ErrTrailRebuilding) {
-		return TimelinePage{}, err
+	if err != nil && (!from.IsZero() || !to.IsZero()) && trailLacksRecordingTimes(ctx, db) {
+		return TimelinePage{}, ErrTrailRebuilding
 	}
 	if err != nil {
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
@@ -151,6 +141,20 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		out.Entries[i] = EntryOf(e)
 	}
 	return out, nil
+}
+
+// trailLacksRecordingTimes reports whether the trail serving reads is of
+// version 2, which kept no recording times with its links. It is asked
+// only once a ranged query has failed, in a read of its own: on PostgreSQL
+// the failed query has aborted the first one.
+func trailLacksRecordingTimes(ctx context.Context, db *projections.DB) bool {
+	lacks := false
+	_ = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
+		columns, _, err := db.Dialect().Columns(ctx, tx, t.Of(clientEventsTable))
+		lacks = err == nil && !slices.Contains(columns, "recorded_at")
+		return err
+	})
+	return lacks
 }
 
 // clientStream is a stream that is a client's from the event at position

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/careflow/careflow/domain/organization"
 	"github.com/careflow/careflow/eventstore"
 	"github.com/careflow/careflow/eventstore/memory"
+	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 	"github.com/careflow/careflow/projections"
 )
 
@@ -60,7 +60,7 @@ func TestTimelineOverATrailOfVersion2(t *testing.T) {
 		[]eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
 	require.NoError(t, err)
 
-	db, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "read.db"))
+	db, err := projections.OpenDB(ctx, pgtest.Location(t, "read.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	r, err := projections.NewRunner(store, db, nil, trailV2{NewTrail()})
@@ -190,7 +190,7 @@ func TestTimelineStopsAtTheTrailsCheckpoint(t *testing.T) {
 func runTrail(t *testing.T, store eventstore.Store, p projections.Projection, head int64) *projections.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := projections.OpenDB(ctx, filepath.Join(t.TempDir(), "read.db"))
+	db, err := projections.OpenDB(ctx, pgtest.Location(t, "read.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	r, err := projections.NewRunner(store, db, nil, p)
