@@ -576,20 +576,25 @@ func (db *DB) Read(ctx context.Context, projection string, fn func(tx *sql.Tx, t
 	return tx.Commit()
 }
 
-// Checkpoint returns the position up to which the projection's active
-// generation has applied the log, as tx (a Read's transaction) sees it:
-// the tables tx reads hold the effects of the events up to it and of none
+// Checkpoint returns the position up to which the generation t names
+// (a Read's tables) has applied the log, as tx (that Read's transaction)
+// sees it: the tables hold the effects of the events up to it and of none
 // after. A read that joins the tables with the event store uses it to show
 // the same moment from both.
-func (db *DB) Checkpoint(ctx context.Context, tx *sql.Tx, projection string) (int64, error) {
-	st, found, err := loadState(ctx, tx, db.dialect, projection)
+func (db *DB) Checkpoint(ctx context.Context, tx *sql.Tx, t TableNames) (int64, error) {
+	st, found, err := loadState(ctx, tx, db.dialect, t.Projection())
 	if err != nil {
 		return 0, err
 	}
-	if !found {
-		return 0, fmt.Errorf("%w: %s", ErrNoTables, projection)
+	switch {
+	case !found:
+		return 0, fmt.Errorf("%w: %s", ErrNoTables, t.Projection())
+	case st.generation == t.Generation():
+		return st.position, nil
+	case st.pendingGeneration == t.Generation():
+		return st.pendingPosition, nil
 	}
-	return st.position, nil
+	return 0, fmt.Errorf("projections: %s: generation %d is neither active nor being rebuilt", t.Projection(), t.Generation())
 }
 
 // readOptions are the options of Read's transactions. A SQLite read

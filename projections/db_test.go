@@ -139,6 +139,39 @@ func testReadHoldsTheGeneration(t *testing.T, viewsAt viewsFactory) {
 	require.ErrorIs(t, db.Read(ctx, "nope", func(*sql.Tx, TableNames) error { return nil }), ErrUnknownProjection)
 }
 
+// Checkpoint tells, inside a Read, how far the generation being read has
+// applied the log, and refuses a generation the projection does not have.
+func TestCheckpointIsTheReadGenerationsPosition(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, filepath.Join(t.TempDir(), "views.db"))
+	store := newStoreMemory(t)
+	head := appendEvents(t, store, 3)
+	p := newCounting("p1")
+	r, err := NewRunner(store, db, nil, p)
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	require.Eventually(t, func() bool {
+		reached, err := r.WaitFor(ctx, "p1", head, time.Second)
+		return err == nil && reached
+	}, 30*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	err = db.Read(ctx, "p1", func(tx *sql.Tx, tn TableNames) error {
+		position, err := db.Checkpoint(ctx, tx, tn)
+		assert.Equal(t, head, position)
+		if err != nil {
+			return err
+		}
+		_, err = db.Checkpoint(ctx, tx, newTableNames("p1", tn.Generation()+1, tn.Logical()))
+		assert.ErrorContains(t, err, "generation 2 is neither active nor being rebuilt")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
 // On SQLite the DB's checkpointer copies the WAL into the file beside the
 // writer; the writer's commits checkpoint only once the WAL is long, so
 // that it starts over, and nothing is lost on the way.

@@ -64,7 +64,7 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 	)
 	err = db.Read(ctx, TrailName, func(tx *sql.Tx, t projections.TableNames) error {
 		var err error
-		if through, err = db.Checkpoint(ctx, tx, TrailName); err != nil {
+		if through, err = db.Checkpoint(ctx, tx, t); err != nil {
 			return err
 		}
 		if streams, err = queryStreams(ctx, tx, `SELECT stream, position FROM `+t.Of(streamClientsTable)+` WHERE client_id = ?`,
@@ -94,10 +94,16 @@ func ClientTimeline(ctx context.Context, db *projections.DB, store eventstore.St
 		return TimelinePage{}, fmt.Errorf("audit: timeline of client %s: %w", clientID, err)
 	}
 
+	earliest, latest := int64(math.MinInt64), int64(math.MaxInt64)
+	if !from.IsZero() {
+		earliest = unixNanos(from)
+	}
+	if !to.IsZero() {
+		latest = unixNanos(to)
+	}
 	shown := func(e eventstore.RecordedEvent) bool {
 		at := e.RecordedAt.UnixNano()
-		return e.Position > page.After && e.Position <= through &&
-			(from.IsZero() || at >= unixNanos(from)) && (to.IsZero() || at <= unixNanos(to))
+		return e.Position > page.After && e.Position <= through && at >= earliest && at <= latest
 	}
 	events, err := store.ReadPositions(ctx, linked)
 	if err != nil {

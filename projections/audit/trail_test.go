@@ -322,6 +322,8 @@ func TestLinksFollowStreamsAClientOwns(t *testing.T) {
 	t.Cleanup(func() { _ = other.Close() })
 	_, err = audit.ClientTimeline(ctx, db, other, "k9", time.Time{}, time.Time{}, audit.Page{})
 	assert.ErrorContains(t, err, "the event store does not hold the event at 1 that links account-acc1")
+	_, err = audit.ClientTimeline(ctx, db, other, "k8", time.Time{}, time.Time{}, audit.Page{})
+	assert.ErrorContains(t, err, "the event store holds 0 of the 1 events the trail links")
 
 	tt := audit.NewTimeTravel(store, registry)
 	scanned, err := tt.ClientTimeline(ctx, "k9", clock)

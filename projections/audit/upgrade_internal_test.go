@@ -14,6 +14,7 @@ import (
 	"github.com/careflow/careflow/domain/care"
 	"github.com/careflow/careflow/domain/organization"
 	"github.com/careflow/careflow/eventstore"
+	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/careflow/careflow/eventstore/memory"
 	"github.com/careflow/careflow/eventstore/postgres/pgtest"
 	"github.com/careflow/careflow/projections"
@@ -49,31 +50,10 @@ func (trailV2) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.Tabl
 // range is answered and one with a range is refused with a clear error.
 func TestTimelineOverATrailOfVersion2(t *testing.T) {
 	ctx := context.Background()
-	registry, err := commands.NewRegistry()
-	require.NoError(t, err)
-	store := memory.New(eventstore.Options{Types: registry})
-	t.Cleanup(func() { _ = store.Close() })
-	name, v, data, err := registry.Encode(organization.ClientRegistered{ClientID: "k1", ClinicID: "c1", DisplayName: "x",
-		CareTeam: []string{"p1"}, RegisteredBy: "p1"})
-	require.NoError(t, err)
-	res, err := store.Append(ctx, eventstore.NewStreamID(commands.StreamClient, "k1"), eventstore.NoStream,
-		[]eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
-	require.NoError(t, err)
-
-	db, err := projections.OpenDB(ctx, pgtest.Location(t, "read.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	r, err := projections.NewRunner(store, db, nil, trailV2{NewTrail()})
-	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	require.Eventually(t, func() bool {
-		reached, err := r.WaitFor(ctx, TrailName, res.LastPosition(), time.Second)
-		return err == nil && reached
-	}, 30*time.Second, time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	l := newTestLog(t)
+	registered := l.put(eventstore.NewStreamID(commands.StreamClient, "k1"), organization.ClientRegistered{ClientID: "k1",
+		ClinicID: "c1", DisplayName: "x", CareTeam: []string{"p1"}, RegisteredBy: "p1"})
+	db, store := runTrail(t, l.store, trailV2{NewTrail()}, registered), l.store
 
 	page, err := ClientTimeline(ctx, db, store, "k1", time.Time{}, time.Time{}, Page{})
 	require.NoError(t, err)
@@ -132,19 +112,8 @@ func (v trailV3) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.Ta
 // streams it links overlap: the timeline shows every event once, as the
 // current version's does.
 func TestTimelineOverATrailOfVersion3(t *testing.T) {
-	ctx := context.Background()
-	registry, err := commands.NewRegistry()
-	require.NoError(t, err)
-	store := memory.New(eventstore.Options{Types: registry})
-	t.Cleanup(func() { _ = store.Close() })
-	put := func(stream eventstore.StreamID, e domain.Event) int64 {
-		name, v, data, err := registry.Encode(e)
-		require.NoError(t, err)
-		res, err := store.Append(ctx, stream, eventstore.AnyVersion, []eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data,
-			Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
-		require.NoError(t, err)
-		return res.LastPosition()
-	}
+	l := newTestLog(t)
+	put, store := l.put, l.store
 	session := eventstore.NewStreamID(care.StreamType, "s1")
 	positions := []int64{
 		put(eventstore.NewStreamID(commands.StreamClient, "k1"), organization.ClientRegistered{ClientID: "k1", ClinicID: "c1",
@@ -165,19 +134,9 @@ func TestTimelineOverATrailOfVersion3(t *testing.T) {
 // client's stream that the trail has not applied yet is not shown, as one
 // linked on its own would not be.
 func TestTimelineStopsAtTheTrailsCheckpoint(t *testing.T) {
-	ctx := context.Background()
-	registry, err := commands.NewRegistry()
-	require.NoError(t, err)
-	store := memory.New(eventstore.Options{Types: registry})
-	t.Cleanup(func() { _ = store.Close() })
-	put := func(e domain.Event) int64 {
-		name, v, data, err := registry.Encode(e)
-		require.NoError(t, err)
-		res, err := store.Append(ctx, eventstore.NewStreamID(care.StreamType, "s1"), eventstore.AnyVersion,
-			[]eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
-		require.NoError(t, err)
-		return res.LastPosition()
-	}
+	l := newTestLog(t)
+	store := l.store
+	put := func(e domain.Event) int64 { return l.put(eventstore.NewStreamID(care.StreamType, "s1"), e) }
 	scheduled := put(care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1", ScheduledBy: "p1",
 		Title: "t", Start: time.Now(), End: time.Now().Add(time.Hour)})
 	db := runTrail(t, store, NewTrail(), scheduled)
@@ -221,20 +180,9 @@ func timelineOf(t *testing.T, db *projections.DB, store eventstore.Store, client
 // A client's stream links its events from the one that made it theirs; an
 // event of it naming another client is linked to that client alone.
 func TestStreamLinksStartAtTheLinkingEventAndNameOthersOneByOne(t *testing.T) {
-	ctx := context.Background()
-	registry, err := commands.NewRegistry()
-	require.NoError(t, err)
-	store := memory.New(eventstore.Options{Types: registry})
-	t.Cleanup(func() { _ = store.Close() })
-	session := eventstore.NewStreamID(care.StreamType, "s1")
-	put := func(e domain.Event) int64 {
-		name, v, data, err := registry.Encode(e)
-		require.NoError(t, err)
-		res, err := store.Append(ctx, session, eventstore.AnyVersion, []eventstore.NewEvent{{Type: name, SchemaVersion: v, Data: data,
-			Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
-		require.NoError(t, err)
-		return res.LastPosition()
-	}
+	l := newTestLog(t)
+	store := l.store
+	put := func(e domain.Event) int64 { return l.put(eventstore.NewStreamID(care.StreamType, "s1"), e) }
 	// Version 1 names no client, so it makes the stream no one's.
 	first := put(care.SessionActivated{SessionID: "s1"})
 	scheduled := put(care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1", ScheduledBy: "p1",
@@ -247,4 +195,33 @@ func TestStreamLinksStartAtTheLinkingEventAndNameOthersOneByOne(t *testing.T) {
 	assert.Equal(t, []int64{scheduled, other, last}, timelineOf(t, db, store, "k1"), "not the event before the link")
 	assert.Equal(t, []int64{other}, timelineOf(t, db, store, "k2"))
 	assert.Less(t, first, scheduled)
+}
+
+// testLog is an event store in memory with the commands' event types, for
+// the trail's tests.
+type testLog struct {
+	t        *testing.T
+	registry *codec.Registry
+	store    *memory.Store
+}
+
+func newTestLog(t *testing.T) *testLog {
+	t.Helper()
+	registry, err := commands.NewRegistry()
+	require.NoError(t, err)
+	store := memory.New(eventstore.Options{Types: registry})
+	t.Cleanup(func() { _ = store.Close() })
+	return &testLog{t: t, registry: registry, store: store}
+}
+
+// put appends e to stream as a provider's command would, and returns its
+// position.
+func (l *testLog) put(stream eventstore.StreamID, e domain.Event) int64 {
+	l.t.Helper()
+	name, v, data, err := l.registry.Encode(e)
+	require.NoError(l.t, err)
+	res, err := l.store.Append(context.Background(), stream, eventstore.AnyVersion, []eventstore.NewEvent{{Type: name,
+		SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
+	require.NoError(l.t, err)
+	return res.LastPosition()
 }
