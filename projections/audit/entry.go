@@ -17,9 +17,14 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
+	"io"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/careflow/careflow/commands"
 	"github.com/careflow/careflow/eventstore"
@@ -92,19 +97,69 @@ type references struct {
 
 // referencesOf reads the ids out of an event body. A field that is absent
 // or not a string is treated as absent: the audit trail must follow every
-// event, whatever its shape.
+// event, whatever its shape. Names match as encoding/json matches a
+// struct's fields (exactly, or else without regard to case; the last of
+// repeated names wins), but only the top level is tokenized, nothing is
+// decoded but the ids, and a body that is not a JSON object names nothing.
 func referencesOf(data json.RawMessage) references {
-	// One pass into string fields: encoding/json skips a field of another
-	// type (reporting an *UnmarshalTypeError) and fills the others, which
-	// is what the trail wants, for half the work of decoding raw fields
-	// and each of them again.
 	var refs references
-	err := json.Unmarshal(data, &refs)
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && !errors.As(err, &typeErr) {
+	dec := bodyDecoders.Get().(*jsontext.Decoder)
+	defer bodyDecoders.Put(dec)
+	dec.Reset(bytes.NewReader(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return references{}
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return references{}
+		}
+		field := refs.field(name.String())
+		if field == nil || dec.PeekKind() != '"' {
+			if err := dec.SkipValue(); err != nil {
+				return references{}
+			}
+			continue
+		}
+		value, err := dec.ReadToken()
+		if err != nil {
+			return references{}
+		}
+		*field = value.String()
+	}
+	// Like encoding/json, a body that is not whole JSON names nothing.
+	if end, err := dec.ReadToken(); err != nil || end.Kind() != '}' {
+		return references{}
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return references{}
 	}
 	return refs
+}
+
+// bodyDecoders saves referencesOf a decoder's buffers per event.
+var bodyDecoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+
+// field is the reference a body's member name fills, nil for any other.
+func (r *references) field(name string) *string {
+	fields := [...]struct {
+		name string
+		to   *string
+	}{
+		{"clientId", &r.ClientID}, {"assignmentId", &r.AssignmentID}, {"feedbackId", &r.FeedbackID},
+		{"commentId", &r.CommentID}, {"messageId", &r.MessageID}, {"postId", &r.PostID}, {"noteId", &r.NoteID},
+	}
+	for _, f := range fields {
+		if name == f.name {
+			return f.to
+		}
+	}
+	for _, f := range fields {
+		if strings.EqualFold(name, f.name) {
+			return f.to
+		}
+	}
+	return nil
 }
 
 // subject names the most specific thing the body names: a comment is

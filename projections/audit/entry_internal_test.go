@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +81,31 @@ func TestOwnersCacheAnswersOnlyEventsAfterTheLink(t *testing.T) {
 	assert.Equal(t, "k1", owner)
 	_, ok = o.lookup("session-s2", 11)
 	assert.False(t, ok, "unknown streams are looked up in the table")
+}
+
+// referencesOf tokenizes bodies itself (ADR 0016); it must find what
+// encoding/json finds in the same bodies, skipping what it skips.
+func TestReferencesAreWhatEncodingJSONReads(t *testing.T) {
+	bodies := []string{
+		`{"clientId":"k1","sessionId":"s1","text":"a \"quoted\" clientId"}`,
+		`{"ClientID":"k1","ASSIGNMENTID":"a1"}`,
+		`{"clientId":"k1","clientId":"k2"}`,
+		`{"clientId":"k1","clientid":"k2"}`,
+		`{"clientId":"k1","clientId":5}`,
+		`{"nested":{"clientId":"k9"},"noteId":"n1","list":[{"clientId":"k8"}]}`,
+		`{"clientId":"k\u0031","postId":"p\n1"}`,
+		`{"clientId":"k1"} {"clientId":"k2"}`,
+		`{"clientId":"k1",}`,
+		`  {"messageId" : "m1" , "feedbackId":null, "commentId":"c1"}  `,
+		`"clientId"`,
+		``,
+	}
+	for _, body := range bodies {
+		var want references
+		var typeErr *json.UnmarshalTypeError
+		if err := json.Unmarshal([]byte(body), &want); err != nil && !errors.As(err, &typeErr) {
+			want = references{}
+		}
+		assert.Equal(t, want, referencesOf(json.RawMessage(body)), body)
+	}
 }
