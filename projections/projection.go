@@ -61,6 +61,20 @@ type Preparer interface {
 	ApplyPrepared(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent, prepared any) error
 }
 
+// Flusher is a Projection that holds some of a batch's writes in memory,
+// so that the events of a batch changing the same rows write them once.
+// The runner calls Flush once after the last Apply of every batch, in the
+// batch's transaction, before it saves the checkpoint: the batch commits
+// its held writes and its checkpoint together, or neither. A transaction
+// the runner rolls back (a failed Apply or Flush) takes the held writes
+// with it; the next transaction starts with none. An error from Flush is
+// the batch's failure: the runner splits the batch until it has the one
+// event whose Flush fails, and stops the projection there.
+type Flusher interface {
+	Projection
+	Flush(ctx context.Context, tx *sql.Tx, t TableNames) error
+}
+
 // TableNames maps a projection's logical table names to the physical names
 // of one generation: "inbox_items" in generation 3 is "inbox_items_g3".
 type TableNames struct {

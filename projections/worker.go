@@ -412,6 +412,15 @@ func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []events
 	if err != nil || applyErr == nil {
 		return err
 	}
+	if at == len(events) && len(events) > 1 {
+		// Flush failed: no one event to blame yet. Halves until one is.
+		half := len(events) / 2
+		if err := w.commitIsolating(ctx, c, events[:half], slicePrepared(prepared, 0, half), false); err != nil || c.failed {
+			return err
+		}
+		return w.commitIsolating(ctx, c, events[half:], slicePrepared(prepared, half, len(events)), false)
+	}
+	at = min(at, len(events)-1)
 	if at == 0 {
 		return w.fail(ctx, c, events[0], applyErr)
 	}
@@ -425,8 +434,8 @@ func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []events
 // commit applies events and the new checkpoint in one transaction, in the
 // caller's turn at the writer (see DB.takeTurn), and with index, creates
 // the generation's indexes in it too. An Apply error rolls everything back
-// and is returned as applyErr with the index of its event; err is any
-// other failure.
+// and is returned as applyErr with the index of its event, a Flush error
+// with len(events); err is any other failure.
 func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, prepared []preparation, index bool) (at int, applyErr, err error) {
 	tx, err := w.r.db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -445,6 +454,13 @@ func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.Reco
 			}
 			return i, err, nil
 		}
+	}
+	if err := w.flush(applyCtx, tx, c.names); err != nil {
+		_ = tx.Rollback()
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return len(events), err, nil
 	}
 	if index {
 		if err := createIndexes(ctx, tx, w.p, c.names); err != nil {
@@ -521,6 +537,24 @@ func (w *worker) apply(ctx context.Context, tx *sql.Tx, t TableNames, e eventsto
 		return w.p.(Preparer).ApplyPrepared(ctx, tx, t, e, prep.value)
 	}
 	return w.p.Apply(ctx, tx, t, e)
+}
+
+// flush runs a Flusher's Flush, turning a panic into its failure as apply
+// does.
+func (w *worker) flush(ctx context.Context, tx *sql.Tx, t TableNames) (err error) {
+	f, ok := w.p.(Flusher)
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	if err := f.Flush(ctx, tx, t); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
 }
 
 func (w *worker) saveCheckpoint(ctx context.Context, tx *sql.Tx, c *cursor, position int64) error {

@@ -123,6 +123,26 @@ func (*clientSessionsProjection) Schema(t projections.TableNames) []string {
 	)
 }
 
+// The client session list's rows that later events change are held
+// through a batch (held.go).
+var (
+	csSessions = newTable("cs_sessions", 2, "client_id", "session_id", "clinic_id", "provider_id", "title", "description",
+		"state", "starts_at", "ends_at", "series_index", "series_count", "scheduled_at", "activated_at", "closed_at",
+		"cancelled_at", "cancel_reason", "position")
+	csActivate   = csSessions.setter("state", "activated_at")
+	csReschedule = csSessions.setter("starts_at", "ends_at")
+	csCancel     = csSessions.setter("state", "cancelled_at", "cancel_reason")
+	csClose      = csSessions.setter("state", "closed_at")
+
+	csAssignments = newTable("cs_assignments", 2, "client_id", "assignment_id", "session_id", "book_id", "book_kind",
+		"book_title", "due", "status", "overdue", "given_at", "started_at", "completed_at", "scored", "total", "severity",
+		"position")
+	csAssignmentDue      = csAssignments.setter("due")
+	csAssignmentStart    = csAssignments.setter("status", "started_at")
+	csAssignmentComplete = csAssignments.setter("status", "completed_at", "scored", "total", "severity")
+	csAssignmentOverdue  = csAssignments.setter("overdue")
+)
+
 // Prepare implements projections.Preparer: it decodes the events this
 // projection reads (nil for the others).
 func (p *clientSessionsProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
@@ -138,12 +158,18 @@ func (p *clientSessionsProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 	return p.ApplyPrepared(ctx, tx, t, e, v)
 }
 
+// Flush implements projections.Flusher: it writes the rows the batch held.
+func (p *clientSessionsProjection) Flush(ctx context.Context, tx *sql.Tx, t projections.TableNames) error {
+	return p.w.flush(ctx, tx, t)
+}
+
 // ApplyPrepared implements projections.Preparer: v is the decoded event.
 func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
 	if v == nil {
 		return nil
 	}
-	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	out := p.w.in(ctx, tx, t)
+	exec := out.exec
 	switch ev := v.(type) {
 	case care.SessionScheduled:
 		var index, count int
@@ -158,27 +184,17 @@ func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {cs_sessions} (session_id, client_id, clinic_id, provider_id, title, description, state,
-			starts_at, ends_at, series_index, series_count, scheduled_at, cancel_reason, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
-			ON CONFLICT (client_id, session_id) DO UPDATE SET clinic_id = excluded.clinic_id,
-			provider_id = excluded.provider_id, title = excluded.title, description = excluded.description,
-			state = excluded.state, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-			series_index = excluded.series_index, series_count = excluded.series_count,
-			scheduled_at = excluded.scheduled_at, position = excluded.position`,
-			ev.SessionID, ev.ClientID, ev.ClinicID, ev.ProviderID, title, description, string(care.StateScheduled),
-			ev.Start.UnixNano(), ev.End.UnixNano(), index, count, stamp(ev.At), e.Position)
+		return out.put(csSessions, ev.ClientID, ev.SessionID, ev.ClinicID, ev.ProviderID, title, description,
+			string(care.StateScheduled), ev.Start.UnixNano(), ev.End.UnixNano(), index, count, stamp(ev.At), nil, nil, nil,
+			"", e.Position)
 	case care.SessionActivated:
-		return exec(`UPDATE {cs_sessions} SET state = ?, activated_at = ? WHERE client_id = ? AND session_id = ?`,
-			string(care.StateActive), stamp(ev.At), ev.ClientID, ev.SessionID)
+		return out.set(csActivate, string(care.StateActive), stamp(ev.At), ev.ClientID, ev.SessionID)
 	case care.SessionRescheduled:
-		if err := exec(`UPDATE {cs_sessions} SET starts_at = ?, ends_at = ? WHERE client_id = ? AND session_id = ?`,
-			ev.Start.UnixNano(), ev.End.UnixNano(), ev.ClientID, ev.SessionID); err != nil {
+		if err := out.set(csReschedule, ev.Start.UnixNano(), ev.End.UnixNano(), ev.ClientID, ev.SessionID); err != nil {
 			return err
 		}
 		for _, m := range ev.Dues {
-			if err := exec(`UPDATE {cs_assignments} SET due = ? WHERE client_id = ? AND assignment_id = ?`,
-				m.Due.UnixNano(), ev.ClientID, m.AssignmentID); err != nil {
+			if err := out.set(csAssignmentDue, m.Due.UnixNano(), ev.ClientID, m.AssignmentID); err != nil {
 				return err
 			}
 		}
@@ -188,22 +204,15 @@ func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 		if err != nil {
 			return err
 		}
-		return exec(`UPDATE {cs_sessions} SET state = ?, cancelled_at = ?, cancel_reason = ? WHERE client_id = ? AND session_id = ?`,
-			string(care.StateCancelled), stamp(ev.At), reason, ev.ClientID, ev.SessionID)
+		return out.set(csCancel, string(care.StateCancelled), stamp(ev.At), reason, ev.ClientID, ev.SessionID)
 	case care.SessionClosed:
-		return exec(`UPDATE {cs_sessions} SET state = ?, closed_at = ? WHERE client_id = ? AND session_id = ?`,
-			string(care.StateClosed), stamp(ev.At), ev.ClientID, ev.SessionID)
+		return out.set(csClose, string(care.StateClosed), stamp(ev.At), ev.ClientID, ev.SessionID)
 	case care.AssignmentGiven:
-		return exec(`INSERT INTO {cs_assignments} (assignment_id, session_id, client_id, book_id, book_kind, book_title, due,
-			status, overdue, given_at, scored, severity, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', ?)
-			ON CONFLICT (client_id, assignment_id) DO UPDATE SET session_id = excluded.session_id,
-			book_id = excluded.book_id, book_kind = excluded.book_kind, book_title = excluded.book_title,
-			due = excluded.due, status = excluded.status, given_at = excluded.given_at, position = excluded.position`,
-			ev.AssignmentID, ev.SessionID, ev.ClientID, ev.BookID, string(ev.BookKind), ev.BookTitle, ev.Due.UnixNano(),
-			string(care.AssignmentGivenStatus), stamp(ev.At), e.Position)
+		return out.put(csAssignments, ev.ClientID, ev.AssignmentID, ev.SessionID, ev.BookID, string(ev.BookKind),
+			ev.BookTitle, ev.Due.UnixNano(), string(care.AssignmentGivenStatus), 0, stamp(ev.At), nil, nil, 0, nil, "",
+			e.Position)
 	case care.AssignmentStarted:
-		return exec(`UPDATE {cs_assignments} SET status = ?, started_at = ? WHERE client_id = ? AND assignment_id = ?`,
-			string(care.AssignmentStartedStatus), stamp(ev.At), ev.ClientID, ev.AssignmentID)
+		return out.set(csAssignmentStart, string(care.AssignmentStartedStatus), stamp(ev.At), ev.ClientID, ev.AssignmentID)
 	case care.AssignmentCompleted:
 		total, err := p.c.sealTotal(ev.ClientID, colCSTotal, ev.Scored, ev.Total)
 		if err != nil {
@@ -213,11 +222,10 @@ func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 		if err != nil {
 			return err
 		}
-		return exec(`UPDATE {cs_assignments} SET status = ?, completed_at = ?, scored = ?, total = ?, severity = ?
-			WHERE client_id = ? AND assignment_id = ?`, string(care.AssignmentCompletedStatus), stamp(ev.At), flag(ev.Scored),
-			total, severity, ev.ClientID, ev.AssignmentID)
+		return out.set(csAssignmentComplete, string(care.AssignmentCompletedStatus), stamp(ev.At), flag(ev.Scored), total,
+			severity, ev.ClientID, ev.AssignmentID)
 	case care.AssignmentOverdue:
-		return exec(`UPDATE {cs_assignments} SET overdue = 1 WHERE client_id = ? AND assignment_id = ?`, ev.ClientID, ev.AssignmentID)
+		return out.set(csAssignmentOverdue, 1, ev.ClientID, ev.AssignmentID)
 	case care.AssignmentFeedbackGiven:
 		text, err := p.c.seal(ev.ClientID, colCSFeedbackText, ev.Text)
 		if err != nil {

@@ -103,12 +103,32 @@ func (p *clinicOverviewProjection) Apply(ctx context.Context, tx *sql.Tx, t proj
 	return p.ApplyPrepared(ctx, tx, t, e, v)
 }
 
+// The overview's sessions and assignments are held through a batch
+// (held.go): most of their changes follow within a few events.
+var (
+	coSessions     = newTable("co_sessions", 1, "session_id", "clinic_id", "provider_id", "state", "ends_at")
+	coSessionState = coSessions.setter("state")
+	coSessionEnd   = coSessions.setter("ends_at")
+
+	coAssignments         = newTable("co_assignments", 2, "session_id", "assignment_id", "due", "completed", "feedback", "overdue")
+	coAssignmentDue       = coAssignments.setter("due")
+	coAssignmentCompleted = coAssignments.setter("completed")
+	coAssignmentOverdue   = coAssignments.setter("overdue")
+	coAssignmentFeedback  = coAssignments.setter("feedback")
+)
+
+// Flush implements projections.Flusher: it writes the rows the batch held.
+func (p *clinicOverviewProjection) Flush(ctx context.Context, tx *sql.Tx, t projections.TableNames) error {
+	return p.w.flush(ctx, tx, t)
+}
+
 // ApplyPrepared implements projections.Preparer: v is the decoded event.
 func (p *clinicOverviewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
 	if v == nil {
 		return nil
 	}
-	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	out := p.w.in(ctx, tx, t)
+	exec := out.exec
 	switch ev := v.(type) {
 	case organization.ClinicCreated:
 		return exec(`INSERT INTO {co_clinics} (clinic_id, name) VALUES (?, ?)
@@ -134,37 +154,31 @@ func (p *clinicOverviewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 	case organization.ClientReactivated:
 		return exec(`UPDATE {co_clients} SET active = 1 WHERE clinic_id = ? AND client_id = ?`, ev.ClinicID, ev.ClientID)
 	case care.SessionScheduled:
-		return exec(`INSERT INTO {co_sessions} (session_id, clinic_id, provider_id, state, ends_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (session_id) DO UPDATE SET clinic_id = excluded.clinic_id, provider_id = excluded.provider_id,
-			state = excluded.state, ends_at = excluded.ends_at`,
-			ev.SessionID, ev.ClinicID, ev.ProviderID, string(care.StateScheduled), ev.End.UnixNano())
+		return out.put(coSessions, ev.SessionID, ev.ClinicID, ev.ProviderID, string(care.StateScheduled), ev.End.UnixNano())
 	case care.SessionActivated:
-		return exec(`UPDATE {co_sessions} SET state = ? WHERE session_id = ?`, string(care.StateActive), ev.SessionID)
+		return out.set(coSessionState, string(care.StateActive), ev.SessionID)
 	case care.SessionRescheduled:
-		if err := exec(`UPDATE {co_sessions} SET ends_at = ? WHERE session_id = ?`, ev.End.UnixNano(), ev.SessionID); err != nil {
+		if err := out.set(coSessionEnd, ev.End.UnixNano(), ev.SessionID); err != nil {
 			return err
 		}
 		for _, m := range ev.Dues {
-			if err := exec(`UPDATE {co_assignments} SET due = ? WHERE session_id = ? AND assignment_id = ?`,
-				m.Due.UnixNano(), ev.SessionID, m.AssignmentID); err != nil {
+			if err := out.set(coAssignmentDue, m.Due.UnixNano(), ev.SessionID, m.AssignmentID); err != nil {
 				return err
 			}
 		}
 		return nil
 	case care.SessionCancelled:
-		return exec(`UPDATE {co_sessions} SET state = ? WHERE session_id = ?`, string(care.StateCancelled), ev.SessionID)
+		return out.set(coSessionState, string(care.StateCancelled), ev.SessionID)
 	case care.SessionClosed:
-		return exec(`UPDATE {co_sessions} SET state = ? WHERE session_id = ?`, string(care.StateClosed), ev.SessionID)
+		return out.set(coSessionState, string(care.StateClosed), ev.SessionID)
 	case care.AssignmentGiven:
-		return exec(`INSERT INTO {co_assignments} (session_id, assignment_id, due, completed, feedback, overdue)
-			VALUES (?, ?, ?, 0, 0, 0) ON CONFLICT (session_id, assignment_id) DO UPDATE SET due = excluded.due`,
-			ev.SessionID, ev.AssignmentID, ev.Due.UnixNano())
+		return out.put(coAssignments, ev.SessionID, ev.AssignmentID, ev.Due.UnixNano(), 0, 0, 0)
 	case care.AssignmentCompleted:
-		return exec(`UPDATE {co_assignments} SET completed = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
+		return out.set(coAssignmentCompleted, 1, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentOverdue:
-		return exec(`UPDATE {co_assignments} SET overdue = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
+		return out.set(coAssignmentOverdue, 1, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentFeedbackGiven:
-		return exec(`UPDATE {co_assignments} SET feedback = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
+		return out.set(coAssignmentFeedback, 1, ev.SessionID, ev.AssignmentID)
 	}
 	return nil
 }

@@ -154,10 +154,22 @@ func (*inboxProjection) Schema(t projections.TableNames) []string {
 	)
 }
 
-const inboxUpsertItem = `INSERT INTO {inbox_items} (item_id, kind, client_id, session_id, scope_id, assignment_id, ref_id,
-	total, severity, flags, at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (client_id, item_id) DO UPDATE SET kind = excluded.kind, total = excluded.total, severity = excluded.severity,
-	flags = excluded.flags, at = excluded.at, position = excluded.position`
+// The inbox's items and sessions are held through a batch (held.go): an
+// item raised and answered within a batch is never written. An item's id
+// determines its session, scope, assignment and reference, so a put of an
+// item already there changes only what the old upsert changed. Items are
+// never updated, only put and deleted: a provider's reply deletes the
+// items of its scope, a closed session those of the session.
+var (
+	inboxItems = newTable("inbox_items", 2, "client_id", "item_id", "kind", "session_id", "scope_id", "assignment_id",
+		"ref_id", "total", "severity", "flags", "at", "position")
+	inboxItemsOfSession = inboxItems.where("client_id", "session_id")
+	inboxItemsOfScope   = inboxItems.where("client_id", "scope_id", "kind")
+
+	inboxSessions      = newTable("inbox_sessions", 2, "client_id", "session_id", "title", "ends_at", "is_open")
+	inboxSessionEnd    = inboxSessions.setter("ends_at")
+	inboxSessionClosed = inboxSessions.setter("is_open")
+)
 
 // Prepare implements projections.Preparer: it decodes the events this
 // projection reads (nil for the others).
@@ -174,12 +186,18 @@ func (p *inboxProjection) Apply(ctx context.Context, tx *sql.Tx, t projections.T
 	return p.ApplyPrepared(ctx, tx, t, e, v)
 }
 
+// Flush implements projections.Flusher: it writes the rows the batch held.
+func (p *inboxProjection) Flush(ctx context.Context, tx *sql.Tx, t projections.TableNames) error {
+	return p.w.flush(ctx, tx, t)
+}
+
 // ApplyPrepared implements projections.Preparer: v is the decoded event.
 func (p *inboxProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
 	if v == nil {
 		return nil
 	}
-	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	out := p.w.in(ctx, tx, t)
+	exec := out.exec
 	switch ev := v.(type) {
 	case organization.ClientRegistered:
 		name, err := p.c.seal(ev.ClientID, colInboxClientName, ev.DisplayName)
@@ -208,22 +226,19 @@ func (p *inboxProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t proje
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {inbox_sessions} (client_id, session_id, title, ends_at, is_open) VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (client_id, session_id) DO UPDATE SET title = excluded.title, ends_at = excluded.ends_at, is_open = 1`,
-			ev.ClientID, ev.SessionID, title, ev.End.UnixNano())
+		return out.put(inboxSessions, ev.ClientID, ev.SessionID, title, ev.End.UnixNano(), 1)
 	case care.SessionRescheduled:
-		return exec(`UPDATE {inbox_sessions} SET ends_at = ? WHERE client_id = ? AND session_id = ?`,
-			ev.End.UnixNano(), ev.ClientID, ev.SessionID)
+		return out.set(inboxSessionEnd, ev.End.UnixNano(), ev.ClientID, ev.SessionID)
 	case care.SessionCancelled:
-		return p.closeSession(exec, ev.ClientID, ev.SessionID)
+		return p.closeSession(out, ev.ClientID, ev.SessionID)
 	case care.SessionClosed:
-		return p.closeSession(exec, ev.ClientID, ev.SessionID)
+		return p.closeSession(out, ev.ClientID, ev.SessionID)
 	case care.AssignmentGiven:
 		return exec(`INSERT INTO {inbox_assignments} (assignment_id, session_id, book_id, book_title) VALUES (?, ?, ?, ?)
 			ON CONFLICT (assignment_id) DO UPDATE SET session_id = excluded.session_id, book_id = excluded.book_id,
 			book_title = excluded.book_title`, ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookTitle)
 	case care.AssignmentOverdue:
-		return exec(inboxUpsertItem, "assignment:"+ev.AssignmentID, KindOverdue, ev.ClientID, ev.SessionID, ev.AssignmentID,
+		return out.put(inboxItems, ev.ClientID, "assignment:"+ev.AssignmentID, KindOverdue, ev.SessionID, ev.AssignmentID,
 			ev.AssignmentID, ev.AssignmentID, nil, "", "", ev.Due.UnixNano(), e.Position)
 	case care.AssignmentCompleted:
 		// Replaces the overdue item, if any: the assignment is done.
@@ -243,28 +258,26 @@ func (p *inboxProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t proje
 		if err != nil {
 			return err
 		}
-		return exec(inboxUpsertItem, "assignment:"+ev.AssignmentID, kind, ev.ClientID, ev.SessionID, ev.AssignmentID,
+		return out.put(inboxItems, ev.ClientID, "assignment:"+ev.AssignmentID, kind, ev.SessionID, ev.AssignmentID,
 			ev.AssignmentID, ev.AssignmentID, total, severity, flags, ev.At.UnixNano(), e.Position)
 	case care.AssignmentFeedbackGiven:
-		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND item_id = ?`, ev.ClientID, "assignment:"+ev.AssignmentID)
+		return out.remove(inboxItems, ev.ClientID, "assignment:"+ev.AssignmentID)
 	case care.AssignmentCommentPosted:
 		if ev.AuthorRole == domain.RoleClient {
-			return exec(inboxUpsertItem, "comment:"+ev.CommentID, KindClientComment, ev.ClientID, ev.SessionID, ev.FeedbackID,
+			return out.put(inboxItems, ev.ClientID, "comment:"+ev.CommentID, KindClientComment, ev.SessionID, ev.FeedbackID,
 				ev.AssignmentID, ev.CommentID, nil, "", "", ev.At.UnixNano(), e.Position)
 		}
-		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND scope_id = ? AND kind = ?`,
-			ev.ClientID, ev.FeedbackID, KindClientComment)
+		return out.removeWhere(inboxItemsOfScope, ev.ClientID, ev.FeedbackID, KindClientComment)
 	case care.SessionMessagePosted:
 		if ev.AuthorRole == domain.RoleClient {
-			return exec(inboxUpsertItem, "message:"+ev.MessageID, KindClientMessage, ev.ClientID, ev.SessionID, ev.SessionID,
+			return out.put(inboxItems, ev.ClientID, "message:"+ev.MessageID, KindClientMessage, ev.SessionID, ev.SessionID,
 				"", ev.MessageID, nil, "", "", ev.At.UnixNano(), e.Position)
 		}
-		return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND scope_id = ? AND kind = ?`,
-			ev.ClientID, ev.SessionID, KindClientMessage)
+		return out.removeWhere(inboxItemsOfScope, ev.ClientID, ev.SessionID, KindClientMessage)
 	case organization.ClientEmergencyAccessGranted:
 		// scope_id is who broke the glass, ref_id the grant; the reason
 		// stays in the event (and the access log), not in the inbox.
-		return exec(inboxUpsertItem, "emergency:"+ev.GrantID, KindEmergencyAccess, ev.ClientID, "", ev.GrantedTo,
+		return out.put(inboxItems, ev.ClientID, "emergency:"+ev.GrantID, KindEmergencyAccess, "", ev.GrantedTo,
 			"", ev.GrantID, nil, "", "", ev.GrantedAt.UnixNano(), e.Position)
 	}
 	return nil
@@ -285,11 +298,11 @@ func (p *inboxProjection) setTeam(exec func(string, ...any) error, clientID stri
 
 // closeSession: a closed or cancelled session takes no more work, so
 // nothing in it can be acted on any more.
-func (p *inboxProjection) closeSession(exec func(string, ...any) error, clientID, sessionID string) error {
-	if err := exec(`UPDATE {inbox_sessions} SET is_open = 0 WHERE client_id = ? AND session_id = ?`, clientID, sessionID); err != nil {
+func (p *inboxProjection) closeSession(out batch, clientID, sessionID string) error {
+	if err := out.set(inboxSessionClosed, 0, clientID, sessionID); err != nil {
 		return err
 	}
-	return exec(`DELETE FROM {inbox_items} WHERE client_id = ? AND session_id = ?`, clientID, sessionID)
+	return out.removeWhere(inboxItemsOfSession, clientID, sessionID)
 }
 
 // ProviderInbox is what needs one provider, risk first.

@@ -102,6 +102,26 @@ type writer struct {
 	tx    *sql.Tx // kept referenced so no later transaction can share its address
 	gen   int64
 	stmts map[string]*sql.Stmt
+	// held are the rows the batch of tx holds until Flush (held.go).
+	held held
+}
+
+// use makes the writer's statements and held rows those of tx: a new
+// transaction starts with none, so a batch that was rolled back leaves
+// nothing behind.
+func (w *writer) use(tx *sql.Tx, t projections.TableNames) *held {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.switchTo(tx, t)
+	return &w.held
+}
+
+func (w *writer) switchTo(tx *sql.Tx, t projections.TableNames) {
+	if w.tx == tx && w.gen == t.Generation() && w.held.index != nil {
+		return
+	}
+	w.tx, w.gen, w.stmts = tx, t.Generation(), map[string]*sql.Stmt{}
+	w.held = newHeld()
 }
 
 // exec runs query, whose table names are written {logical}, in tx.
@@ -124,9 +144,7 @@ func (w *writer) exec(ctx context.Context, tx *sql.Tx, t projections.TableNames,
 func (w *writer) prepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, query string) (*sql.Stmt, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.tx != tx || w.gen != t.Generation() {
-		w.tx, w.gen, w.stmts = tx, t.Generation(), map[string]*sql.Stmt{}
-	}
+	w.switchTo(tx, t)
 	if stmt, ok := w.stmts[query]; ok {
 		return stmt, nil
 	}

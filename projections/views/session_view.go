@@ -137,6 +137,28 @@ func (*sessionViewProjection) Schema(t projections.TableNames) []string {
 	)
 }
 
+// The session view's rows that later events change are held through a
+// batch (held.go).
+var (
+	svSessions = newTable("sv_sessions", 1, "session_id", "clinic_id", "client_id", "provider_id", "scheduled_by", "title",
+		"description", "state", "starts_at", "ends_at", "series_id", "series_index", "series_count", "plan_id", "plan_week",
+		"scheduled_at", "activated_at", "closed_at", "closed_by", "close_reason", "closed_early", "cancelled_at",
+		"cancelled_by", "cancel_reason")
+	svActivate   = svSessions.setter("state", "activated_at")
+	svReschedule = svSessions.setter("starts_at", "ends_at")
+	svCancel     = svSessions.setter("state", "cancelled_at", "cancelled_by", "cancel_reason")
+	svClose      = svSessions.setter("state", "closed_at", "closed_by", "close_reason", "closed_early")
+
+	svAssignments = newTable("sv_assignments", 2, "session_id", "assignment_id", "book_id", "book_version", "book_kind",
+		"book_title", "due", "given_by", "given_at", "status", "started_at", "completed_at", "overdue", "answers", "scored",
+		"total", "severity", "flags", "urgent", "position")
+	svAssignmentDue      = svAssignments.setter("due")
+	svAssignmentStart    = svAssignments.setter("status", "started_at")
+	svAssignmentComplete = svAssignments.setter("status", "completed_at", "answers", "scored", "total", "severity",
+		"flags", "urgent")
+	svAssignmentOverdue = svAssignments.setter("overdue")
+)
+
 const svInsertPost = `INSERT INTO {sv_posts} (post_id, kind, session_id, author_id, author_role, text, at, position)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (session_id, post_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`
@@ -156,12 +178,18 @@ func (p *sessionViewProjection) Apply(ctx context.Context, tx *sql.Tx, t project
 	return p.ApplyPrepared(ctx, tx, t, e, v)
 }
 
+// Flush implements projections.Flusher: it writes the rows the batch held.
+func (p *sessionViewProjection) Flush(ctx context.Context, tx *sql.Tx, t projections.TableNames) error {
+	return p.w.flush(ctx, tx, t)
+}
+
 // ApplyPrepared implements projections.Preparer: v is the decoded event.
 func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, v any) error {
 	if v == nil {
 		return nil
 	}
-	exec := func(query string, args ...any) error { return p.w.exec(ctx, tx, t, query, args...) }
+	out := p.w.in(ctx, tx, t)
+	exec := out.exec
 	switch ev := v.(type) {
 	case care.SessionScheduled:
 		var seriesID, planID string
@@ -180,30 +208,17 @@ func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {sv_sessions} (session_id, clinic_id, client_id, provider_id, scheduled_by, title,
-			description, state, starts_at, ends_at, series_id, series_index, series_count, plan_id, plan_week,
-			scheduled_at, closed_by, close_reason, closed_early, cancelled_by, cancel_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '', '')
-			ON CONFLICT (session_id) DO UPDATE SET clinic_id = excluded.clinic_id, client_id = excluded.client_id,
-			provider_id = excluded.provider_id, scheduled_by = excluded.scheduled_by, title = excluded.title,
-			description = excluded.description, state = excluded.state, starts_at = excluded.starts_at,
-			ends_at = excluded.ends_at, series_id = excluded.series_id, series_index = excluded.series_index,
-			series_count = excluded.series_count, plan_id = excluded.plan_id, plan_week = excluded.plan_week,
-			scheduled_at = excluded.scheduled_at`,
-			ev.SessionID, ev.ClinicID, ev.ClientID, ev.ProviderID, ev.ScheduledBy, title, description,
+		return out.put(svSessions, ev.SessionID, ev.ClinicID, ev.ClientID, ev.ProviderID, ev.ScheduledBy, title, description,
 			string(care.StateScheduled), ev.Start.UnixNano(), ev.End.UnixNano(), seriesID, index, count, planID, week,
-			stamp(ev.At))
+			stamp(ev.At), nil, nil, "", "", 0, nil, "", "")
 	case care.SessionActivated:
-		return exec(`UPDATE {sv_sessions} SET state = ?, activated_at = ? WHERE session_id = ?`,
-			string(care.StateActive), stamp(ev.At), ev.SessionID)
+		return out.set(svActivate, string(care.StateActive), stamp(ev.At), ev.SessionID)
 	case care.SessionRescheduled:
-		if err := exec(`UPDATE {sv_sessions} SET starts_at = ?, ends_at = ? WHERE session_id = ?`,
-			ev.Start.UnixNano(), ev.End.UnixNano(), ev.SessionID); err != nil {
+		if err := out.set(svReschedule, ev.Start.UnixNano(), ev.End.UnixNano(), ev.SessionID); err != nil {
 			return err
 		}
 		for _, m := range ev.Dues {
-			if err := exec(`UPDATE {sv_assignments} SET due = ? WHERE session_id = ? AND assignment_id = ?`,
-				m.Due.UnixNano(), ev.SessionID, m.AssignmentID); err != nil {
+			if err := out.set(svAssignmentDue, m.Due.UnixNano(), ev.SessionID, m.AssignmentID); err != nil {
 				return err
 			}
 		}
@@ -213,28 +228,19 @@ func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t
 		if err != nil {
 			return err
 		}
-		return exec(`UPDATE {sv_sessions} SET state = ?, cancelled_at = ?, cancelled_by = ?, cancel_reason = ?
-			WHERE session_id = ?`, string(care.StateCancelled), stamp(ev.At), ev.By, reason, ev.SessionID)
+		return out.set(svCancel, string(care.StateCancelled), stamp(ev.At), ev.By, reason, ev.SessionID)
 	case care.SessionClosed:
 		reason, err := p.c.seal(ev.ClientID, colSVCloseReason, ev.Reason)
 		if err != nil {
 			return err
 		}
-		return exec(`UPDATE {sv_sessions} SET state = ?, closed_at = ?, closed_by = ?, close_reason = ?, closed_early = ?
-			WHERE session_id = ?`, string(care.StateClosed), stamp(ev.At), ev.By, reason, flag(ev.Early), ev.SessionID)
+		return out.set(svClose, string(care.StateClosed), stamp(ev.At), ev.By, reason, flag(ev.Early), ev.SessionID)
 	case care.AssignmentGiven:
-		return exec(`INSERT INTO {sv_assignments} (assignment_id, session_id, book_id, book_version, book_kind, book_title,
-			due, given_by, given_at, status, overdue, answers, scored, severity, flags, urgent, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', 0, '', '', '', ?)
-			ON CONFLICT (session_id, assignment_id) DO UPDATE SET book_id = excluded.book_id,
-			book_version = excluded.book_version, book_kind = excluded.book_kind, book_title = excluded.book_title,
-			due = excluded.due, given_by = excluded.given_by, given_at = excluded.given_at, status = excluded.status,
-			position = excluded.position`,
-			ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookVersion, string(ev.BookKind), ev.BookTitle, ev.Due.UnixNano(),
-			ev.By, stamp(ev.At), string(care.AssignmentGivenStatus), e.Position)
+		return out.put(svAssignments, ev.SessionID, ev.AssignmentID, ev.BookID, ev.BookVersion, string(ev.BookKind),
+			ev.BookTitle, ev.Due.UnixNano(), ev.By, stamp(ev.At), string(care.AssignmentGivenStatus), nil, nil, 0, "", 0,
+			nil, "", "", "", e.Position)
 	case care.AssignmentStarted:
-		return exec(`UPDATE {sv_assignments} SET status = ?, started_at = ? WHERE session_id = ? AND assignment_id = ?`,
-			string(care.AssignmentStartedStatus), stamp(ev.At), ev.SessionID, ev.AssignmentID)
+		return out.set(svAssignmentStart, string(care.AssignmentStartedStatus), stamp(ev.At), ev.SessionID, ev.AssignmentID)
 	case care.AssignmentCompleted:
 		answers, err := p.c.sealAnswers(ev.ClientID, colSVAnswers, ev.Answers)
 		if err != nil {
@@ -256,12 +262,10 @@ func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t
 		if err != nil {
 			return err
 		}
-		return exec(`UPDATE {sv_assignments} SET status = ?, completed_at = ?, answers = ?, scored = ?, total = ?,
-			severity = ?, flags = ?, urgent = ? WHERE session_id = ? AND assignment_id = ?`,
-			string(care.AssignmentCompletedStatus), stamp(ev.At), answers, flag(ev.Scored), total, severity, flags,
-			urgent, ev.SessionID, ev.AssignmentID)
+		return out.set(svAssignmentComplete, string(care.AssignmentCompletedStatus), stamp(ev.At), answers, flag(ev.Scored),
+			total, severity, flags, urgent, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentOverdue:
-		return exec(`UPDATE {sv_assignments} SET overdue = 1 WHERE session_id = ? AND assignment_id = ?`, ev.SessionID, ev.AssignmentID)
+		return out.set(svAssignmentOverdue, 1, ev.SessionID, ev.AssignmentID)
 	case care.AssignmentFeedbackGiven:
 		text, err := p.c.seal(ev.ClientID, colSVFeedbackText, ev.Text)
 		if err != nil {

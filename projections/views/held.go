@@ -1,0 +1,388 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"github.com/careflow/careflow/projections"
+)
+
+// Held rows. A view writes its rows through put, set, remove and
+// removeWhere; the rows put in a batch and its deletes are held in memory
+// until the batch ends (Flush, which the runner calls before it saves the
+// checkpoint, in the same transaction), so that:
+//   - the events of a batch that change a row put in it change memory, not
+//     the database: a session scheduled, activated and closed within one
+//     batch is one row written instead of three statements, an inbox item
+//     raised and answered within one batch is never written;
+//   - what is written goes in multi-row statements: a statement costs
+//     about as much again as the row it writes (docs/performance.md).
+//
+// Reads never see a held row: the runner commits only after Flush. A batch
+// rolled back takes its held rows with it (writer.use starts every
+// transaction with none).
+//
+// The database ends up as if every statement had run in order:
+//   - put is a full-row upsert: INSERT, or on a key already there, every
+//     other column replaced. A held row is therefore what the database would
+//     hold for its key at that point, whether or not the key was in the
+//     table before the batch, and writing it at Flush leaves the same row.
+//   - set changes a held row in memory; on any other key it runs its
+//     UPDATE at once, as before.
+//   - remove drops a held row and deletes the key at Flush, before the held
+//     rows are written: the key may have been in the table before the
+//     batch. An UPDATE that ran in between on that key changed a row the
+//     statements in order would already have deleted; it is deleted all
+//     the same.
+//   - removeWhere does the same for every held row that matches and for
+//     the rows of the table that match at Flush. That is only the same as
+//     deleting at once if no UPDATE between can make a row start or stop
+//     matching, so a table deleted from this way has no setter (table.where
+//     and table.setter refuse the other).
+
+// maxRowsPerStatement bounds a multi-row statement: 32 rows of the widest
+// view table are 768 bound values, far below SQLite's and PostgreSQL's
+// limits. Rows are written 32, then 8, then 1 at a time, so each table has
+// at most three such statements to prepare per transaction.
+var statementSizes = [...]int{32, 8, 1}
+
+// table is a view's table whose rows can be held: its logical name and
+// columns, the primary key's first.
+type table struct {
+	name    string
+	columns []string
+	keys    int
+	// upserts[n] and deletes[n] write or delete n rows by key.
+	upserts map[int]string
+	deletes map[int]string
+	// setters and wheres say how the table is changed besides put and
+	// remove: never both (see above).
+	setters, wheres bool
+}
+
+func newTable(name string, keys int, columns ...string) *table {
+	t := &table{name: name, columns: columns, keys: keys, upserts: map[int]string{}, deletes: map[int]string{}}
+	others := make([]string, 0, len(columns)-keys)
+	for _, c := range columns[keys:] {
+		others = append(others, c+" = excluded."+c)
+	}
+	for _, n := range statementSizes {
+		t.upserts[n] = "INSERT INTO {" + name + "} (" + strings.Join(columns, ", ") + ") VALUES " +
+			tuples(n, len(columns)) + " ON CONFLICT (" + strings.Join(columns[:keys], ", ") + ") DO UPDATE SET " +
+			strings.Join(others, ", ")
+		t.deletes[n] = deleteIn(name, columns[:keys], n)
+	}
+	return t
+}
+
+// deleteIn deletes the rows whose columns equal one of n tuples.
+func deleteIn(table string, columns []string, n int) string {
+	if len(columns) == 1 {
+		return "DELETE FROM {" + table + "} WHERE " + columns[0] + " IN (" + placeholders(n) + ")"
+	}
+	return "DELETE FROM {" + table + "} WHERE (" + strings.Join(columns, ", ") + ") IN (VALUES " +
+		tuples(n, len(columns)) + ")"
+}
+
+// tuples is n parenthesised lists of width placeholders.
+func tuples(n, width int) string {
+	one := "(" + placeholders(width) + ")"
+	return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// setter is an UPDATE of some of a table's columns by primary key.
+type setter struct {
+	t       *table
+	columns []int
+	update  string
+}
+
+// setter makes the UPDATE of columns; set takes their values, then the key.
+func (t *table) setter(columns ...string) *setter {
+	if t.wheres {
+		panic("views: " + t.name + " is deleted from by other columns than its key: it cannot have a setter")
+	}
+	t.setters = true
+	s := &setter{t: t}
+	assignments := make([]string, len(columns))
+	for i, c := range columns {
+		at := t.column(c)
+		if at < t.keys {
+			panic("views: " + t.name + ": a setter cannot change key column " + c)
+		}
+		s.columns = append(s.columns, at)
+		assignments[i] = c + " = ?"
+	}
+	keys := make([]string, t.keys)
+	for i, k := range t.columns[:t.keys] {
+		keys[i] = k + " = ?"
+	}
+	s.update = "UPDATE {" + t.name + "} SET " + strings.Join(assignments, ", ") + " WHERE " + strings.Join(keys, " AND ")
+	return s
+}
+
+// where is a DELETE of the rows whose columns equal given values; its
+// first column must be the key's first (the held rows are found by it).
+type where struct {
+	t       *table
+	columns []int
+	deletes map[int]string
+}
+
+func (t *table) where(columns ...string) *where {
+	if t.setters {
+		panic("views: " + t.name + " has a setter: it cannot be deleted from by other columns than its key")
+	}
+	if columns[0] != t.columns[0] {
+		panic("views: " + t.name + ": a where must start with column " + t.columns[0])
+	}
+	t.wheres = true
+	w := &where{t: t, deletes: map[int]string{}}
+	for _, c := range columns {
+		w.columns = append(w.columns, t.column(c))
+	}
+	for _, n := range statementSizes {
+		w.deletes[n] = deleteIn(t.name, columns, n)
+	}
+	return w
+}
+
+// column is the index of a column; an unknown one is a programming error.
+func (t *table) column(name string) int {
+	for i, c := range t.columns {
+		if c == name {
+			return i
+		}
+	}
+	panic("views: table " + t.name + " has no column " + name)
+}
+
+// heldKey names one row of one table.
+type heldKey struct {
+	t   *table
+	key string
+}
+
+type heldRow struct {
+	heldKey
+	values []any
+	gone   bool
+}
+
+// deletion is a kind of deferred DELETE: by a table's key (w nil) or by a
+// where.
+type deletion struct {
+	t *table
+	w *where
+}
+
+func (d deletion) statement(n int) string {
+	if d.w != nil {
+		return d.w.deletes[n]
+	}
+	return d.t.deletes[n]
+}
+
+// held is one batch's held rows, in the order they were first put, and
+// its deferred deletes.
+type held struct {
+	rows  []heldRow
+	index map[heldKey]int
+	// byFirst lists the rows by their table and first key column.
+	byFirst map[heldKey][]int
+	// deletes are the values of each kind of deletion, in the order the
+	// kinds were first used.
+	kinds   []deletion
+	deletes map[deletion][]any
+}
+
+func newHeld() held {
+	return held{index: map[heldKey]int{}, byFirst: map[heldKey][]int{}, deletes: map[deletion][]any{}}
+}
+
+func (h *held) reset() {
+	clear(h.index)
+	clear(h.byFirst)
+	clear(h.deletes)
+	h.rows, h.kinds = h.rows[:0], h.kinds[:0]
+}
+
+func (h *held) find(t *table, key string) *heldRow {
+	if i, ok := h.index[heldKey{t, key}]; ok {
+		return &h.rows[i]
+	}
+	return nil
+}
+
+func (h *held) deferDelete(d deletion, values ...any) {
+	if _, ok := h.deletes[d]; !ok {
+		h.kinds = append(h.kinds, d)
+	}
+	h.deletes[d] = append(h.deletes[d], values...)
+}
+
+// rowKey joins a row's key values (TEXT columns: strings).
+func rowKey(keys []any) string {
+	if len(keys) == 1 {
+		return keys[0].(string)
+	}
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(k.(string))
+	}
+	return b.String()
+}
+
+// batch is a view's writer within one Apply: statements run at once
+// (exec) or through held rows (put, set, remove, removeWhere).
+type batch struct {
+	ctx context.Context
+	tx  *sql.Tx
+	t   projections.TableNames
+	w   *writer
+}
+
+func (w *writer) in(ctx context.Context, tx *sql.Tx, t projections.TableNames) batch {
+	return batch{ctx: ctx, tx: tx, t: t, w: w}
+}
+
+func (b batch) exec(query string, args ...any) error {
+	return b.w.exec(b.ctx, b.tx, b.t, query, args...)
+}
+
+// put upserts a whole row (values in the table's column order) and holds
+// it until the batch ends.
+func (b batch) put(t *table, values ...any) error {
+	if len(values) != len(t.columns) {
+		panic("views: " + t.name + ": put needs every column, got " + strconv.Itoa(len(values)))
+	}
+	h := b.w.use(b.tx, b.t)
+	k := heldKey{t, rowKey(values[:t.keys])}
+	if i, ok := h.index[k]; ok {
+		h.rows[i].values, h.rows[i].gone = values, false
+		return nil
+	}
+	first := heldKey{t, values[0].(string)}
+	h.index[k] = len(h.rows)
+	h.byFirst[first] = append(h.byFirst[first], len(h.rows))
+	h.rows = append(h.rows, heldRow{heldKey: k, values: values})
+	return nil
+}
+
+// set runs s with values (in s's column order) then the key: on a held
+// row in memory, on any other at once.
+func (b batch) set(s *setter, args ...any) error {
+	values, key := args[:len(s.columns)], args[len(s.columns):]
+	if len(key) != s.t.keys {
+		panic("views: " + s.t.name + ": set needs the whole key")
+	}
+	if r := b.w.use(b.tx, b.t).find(s.t, rowKey(key)); r != nil {
+		if !r.gone {
+			for i, at := range s.columns {
+				r.values[at] = values[i]
+			}
+		}
+		// A removed row is deleted at Flush: changing it changes nothing.
+		return nil
+	}
+	return b.exec(s.update, args...)
+}
+
+// remove deletes the row with key, held or not.
+func (b batch) remove(t *table, key ...any) error {
+	if len(key) != t.keys {
+		panic("views: " + t.name + ": remove needs the whole key")
+	}
+	h := b.w.use(b.tx, b.t)
+	if r := h.find(t, rowKey(key)); r != nil {
+		r.gone = true
+	}
+	h.deferDelete(deletion{t: t}, key...)
+	return nil
+}
+
+// removeWhere deletes the rows whose w columns equal values, held or not.
+func (b batch) removeWhere(w *where, values ...any) error {
+	if len(values) != len(w.columns) {
+		panic("views: " + w.t.name + ": removeWhere needs a value per column")
+	}
+	h := b.w.use(b.tx, b.t)
+	for _, i := range h.byFirst[heldKey{w.t, values[0].(string)}] {
+		r := &h.rows[i]
+		if r.gone || !matches(r.values, w.columns, values) {
+			continue
+		}
+		r.gone = true
+		h.deferDelete(deletion{t: w.t}, r.values[:w.t.keys]...)
+	}
+	h.deferDelete(deletion{t: w.t, w: w}, values...)
+	return nil
+}
+
+func matches(row []any, columns []int, values []any) bool {
+	for i, at := range columns {
+		if row[at] != values[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// flush runs the batch's deletes, then writes its held rows (table by
+// table, in the order each table's first row was put), and lets them go.
+func (w *writer) flush(ctx context.Context, tx *sql.Tx, t projections.TableNames) error {
+	h := w.use(tx, t)
+	defer h.reset()
+	for _, d := range h.kinds {
+		width := len(d.t.columns[:d.t.keys])
+		if d.w != nil {
+			width = len(d.w.columns)
+		}
+		if err := w.execChunked(ctx, tx, t, d.statement, width, h.deletes[d]); err != nil {
+			return err
+		}
+	}
+	var tables []*table
+	rows := map[*table][]any{}
+	for _, r := range h.rows {
+		if r.gone {
+			continue
+		}
+		if _, ok := rows[r.t]; !ok {
+			tables = append(tables, r.t)
+		}
+		rows[r.t] = append(rows[r.t], r.values...)
+	}
+	for _, tb := range tables {
+		statement := func(n int) string { return tb.upserts[n] }
+		if err := w.execChunked(ctx, tx, t, statement, len(tb.columns), rows[tb]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execChunked runs statement(n) over values, n tuples of width at a time.
+func (w *writer) execChunked(ctx context.Context, tx *sql.Tx, t projections.TableNames, statement func(n int) string,
+	width int, values []any) error {
+	for len(values) > 0 {
+		for _, n := range statementSizes {
+			for len(values) >= n*width {
+				if err := w.exec(ctx, tx, t, statement(n), values[:n*width]...); err != nil {
+					return err
+				}
+				values = values[n*width:]
+			}
+		}
+	}
+	return nil
+}
