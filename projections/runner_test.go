@@ -848,11 +848,7 @@ func TestPreparedBatchesAreAppliedWithTheirPreparations(t *testing.T) {
 		startRunner(t, r)
 
 		// A Prepare error is the event's failure, as an Apply error is.
-		require.Eventually(t, func() bool { return statusOf(t, r, "p1").State == StateFailed }, generous, time.Millisecond)
-		s := statusOf(t, r, "p1")
-		assert.Equal(t, int64(22), s.Position, "the events before the failing one are committed")
-		assert.Equal(t, int64(23), s.FailedPosition)
-		assert.Contains(t, s.LastError, "boom: undecodable body")
+		requireStoppedAt(t, r, "p1", 23, "boom: undecodable body")
 
 		// So is a panic in Prepare.
 		p.failAt.Store(0)
@@ -870,4 +866,80 @@ func TestPreparedBatchesAreAppliedWithTheirPreparations(t *testing.T) {
 		requireEachAppliedOnce(t, db, p.countingProjection, head)
 		assert.Positive(t, p.prepared.Load(), "catching up, batches are prepared")
 	})
+}
+
+// flushingProjection is a countingProjection that holds each batch's
+// events and writes them in Flush, which fails while the batch holds the
+// event at failAt.
+type flushingProjection struct {
+	*countingProjection
+	failAt atomic.Int64
+	mu     sync.Mutex
+	tx     *sql.Tx
+	held   []eventstore.RecordedEvent
+}
+
+func (p *flushingProjection) Apply(_ context.Context, tx *sql.Tx, _ TableNames, e eventstore.RecordedEvent) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tx != tx {
+		// A new transaction: what a rolled-back one held is gone.
+		p.tx, p.held = tx, nil
+	}
+	p.held = append(p.held, e)
+	return nil
+}
+
+func (p *flushingProjection) Flush(ctx context.Context, tx *sql.Tx, t TableNames) error {
+	p.mu.Lock()
+	held := p.held
+	p.tx, p.held = nil, nil
+	p.mu.Unlock()
+	for _, e := range held {
+		if e.Position == p.failAt.Load() {
+			return errors.New("boom: constraint failed")
+		}
+	}
+	for _, e := range held {
+		if err := p.countingProjection.Apply(ctx, tx, t, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestAFailedFlushStopsTheProjectionAtTheEventItCannotWrite(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore storeFactory, viewsAt viewsFactory) {
+		ctx := context.Background()
+		store := newStore(t, nil)
+		db := openTestDB(t, viewsAt(t))
+		p := &flushingProjection{countingProjection: newCounting("p1")}
+		p.failAt.Store(23)
+		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 16}, p)
+		require.NoError(t, err)
+		head := appendEvents(t, store, 60)
+		startRunner(t, r)
+
+		// The batch holding event 23 cannot be flushed: the runner halves it
+		// until that event is alone, and commits everything before it.
+		requireStoppedAt(t, r, "p1", 23, "flush: boom: constraint failed")
+		requireEachAppliedOnce(t, db, p.countingProjection, 22)
+
+		p.failAt.Store(0)
+		require.NoError(t, r.Retry(ctx, "p1"))
+		waitFor(t, r, "p1", head)
+		requireEachAppliedOnce(t, db, p.countingProjection, head)
+	})
+}
+
+// requireStoppedAt waits for the projection to fail and requires it
+// stopped at the event at position with an error saying message, the
+// events before it committed.
+func requireStoppedAt(t *testing.T, r *Runner, name string, position int64, message string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return statusOf(t, r, name).State == StateFailed }, generous, time.Millisecond)
+	s := statusOf(t, r, name)
+	assert.Equal(t, position-1, s.Position, "the events before the failing one are committed")
+	assert.Equal(t, position, s.FailedPosition)
+	assert.Contains(t, s.LastError, message)
 }

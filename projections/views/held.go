@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,8 +18,8 @@ import (
 //     the database: a session scheduled, activated and closed within one
 //     batch is one row written instead of three statements, an inbox item
 //     raised and answered within one batch is never written;
-//   - what is written goes in multi-row statements: a statement costs
-//     about as much again as the row it writes (docs/performance.md).
+//   - the deletes and the rows written at the end go in multi-row
+//     statements (ADR 0017).
 //
 // Reads never see a held row: the runner commits only after Flush. A batch
 // rolled back takes its held rows with it (writer.use starts every
@@ -266,6 +267,8 @@ func (b batch) put(t *table, values ...any) error {
 		panic("views: " + t.name + ": put needs every column, got " + strconv.Itoa(len(values)))
 	}
 	h := b.w.use(b.tx, b.t)
+	// set changes a held row in place, not the caller's values.
+	values = slices.Clone(values)
 	k := heldKey{t, rowKey(values[:t.keys])}
 	if i, ok := h.index[k]; ok {
 		h.rows[i].values, h.rows[i].gone = values, false
@@ -328,9 +331,12 @@ func (b batch) removeWhere(w *where, values ...any) error {
 	return nil
 }
 
+// matches compares as the DELETE's WHERE does: NULL equals nothing.
+// Values are compared as Go values, so a where's columns hold one type
+// (the views' hold TEXT).
 func matches(row []any, columns []int, values []any) bool {
 	for i, at := range columns {
-		if row[at] != values[i] {
+		if row[at] == nil || values[i] == nil || row[at] != values[i] {
 			return false
 		}
 	}
