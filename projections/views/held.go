@@ -43,7 +43,7 @@ import (
 //     matching, so a table deleted from this way has no setter (table.where
 //     and table.setter refuse the other).
 
-// maxRowsPerStatement bounds a multi-row statement: 32 rows of the widest
+// statementSizes bound a multi-row statement: 32 rows of the widest
 // view table are 768 bound values, far below SQLite's and PostgreSQL's
 // limits. Rows are written 32, then 8, then 1 at a time, so each table has
 // at most three such statements to prepare per transaction.
