@@ -68,8 +68,10 @@ type Preparer interface {
 // its held writes and its checkpoint together, or neither. A transaction
 // the runner rolls back (a failed Apply or Flush) takes the held writes
 // with it; the next transaction starts with none. An error from Flush is
-// the batch's failure: the runner splits the batch until it has the one
-// event whose Flush fails, and stops the projection there.
+// the batch's failure: the runner halves the batch until it has the one
+// event whose Flush fails, and stops the projection there. (Writes that
+// fail only together, from events of one batch, succeed once the halves
+// are apart, and the projection goes on.)
 type Flusher interface {
 	Projection
 	Flush(ctx context.Context, tx *sql.Tx, t TableNames) error

@@ -13,6 +13,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/careflow/careflow/eventstore"
 )
@@ -172,12 +173,15 @@ func (r *Registry) Decode(name string, version int, data json.RawMessage) (any, 
 }
 
 // decodeOptions make encoding/json/v2 (ADR 0016) read a body as
-// encoding/json did: names matched without regard to case, the last of
-// repeated names kept, invalid UTF-8 let through. v2 decodes a body in
-// 40 to 50% of v1's time (BenchmarkDecodeEvent in commands); decoding is
-// a rebuild's largest share of work besides writing the read models.
+// encoding/json did: names matched without regard to case (but not to
+// '-' or '_'), the last of repeated names kept, a null leaving the value
+// before it, times in RFC 3339 as loosely as time.Time's own UnmarshalJSON
+// read them, invalid UTF-8 let through. v2 decodes a body in 40 to 50% of
+// v1's time (BenchmarkDecodeEvent in commands); decoding is a rebuild's
+// largest share of work besides writing the read models.
 var decodeOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
-	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	jsonv1.MatchCaseSensitiveDelimiter(true), jsonv1.MergeWithLegacySemantics(true),
+	jsonv1.ParseTimeWithLooseRFC3339(true), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // Names lists the registered type names, sorted.
 func (r *Registry) Names() []string {

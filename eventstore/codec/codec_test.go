@@ -3,6 +3,7 @@ package codec_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/careflow/careflow/eventstore/codec"
 	"github.com/stretchr/testify/assert"
@@ -69,4 +70,35 @@ func TestRefusesBadRegistrations(t *testing.T) {
 	assert.ErrorIs(t, err, codec.ErrUnknownType)
 	_, err = r.Decode("a", 1, []byte(`not json`))
 	assert.Error(t, err)
+}
+
+type activated struct {
+	SessionID string    `json:"sessionId"`
+	Count     int       `json:"count"`
+	At        time.Time `json:"at"`
+}
+
+// Decode reads bodies with encoding/json/v2 (ADR 0016); it must decode
+// what encoding/json decoded, as encoding/json did.
+func TestDecodesAsEncodingJSONDid(t *testing.T) {
+	r := codec.NewRegistry()
+	require.NoError(t, codec.Register[activated](r, "session.activated"))
+	bodies := []string{
+		`{"sessionId":"s1","count":2,"at":"2026-03-02T09:00:00Z"}`,
+		`{"SESSIONID":"s1","Count":2}`,
+		`{"session_id":"s1","session-id":"s2"}`,
+		`{"sessionId":"s1","sessionId":"s2"}`,
+		`{"sessionId":"s1","sessionId":null,"count":3,"count":null}`,
+		`{"sessionId":"s\u00e9","unknown":{"deep":[1,2]}}`,
+		`{"at":"2026-03-02T09:00:00,5Z"}`,
+		`{"at":"2026-03-02T9:00:00Z"}`,
+		"{\"sessionId\":\"bad \xff utf-8\"}",
+	}
+	for _, body := range bodies {
+		var want activated
+		require.NoError(t, json.Unmarshal([]byte(body), &want), body)
+		got, err := r.Decode("session.activated", 1, json.RawMessage(body))
+		require.NoError(t, err, body)
+		assert.Equal(t, want, got, body)
+	}
 }

@@ -42,11 +42,16 @@ import (
 //     deleting at once if no UPDATE between can make a row start or stop
 //     matching, so a table deleted from this way has no setter (table.where
 //     and table.setter refuse the other).
+//
+// Key columns and a where's columns hold strings (TEXT): rows are found by
+// them in memory, and on PostgreSQL the deletes' tuples of parameters
+// compare as text.
 
 // statementSizes bound a multi-row statement: 32 rows of the widest
 // view table are 768 bound values, far below SQLite's and PostgreSQL's
-// limits. Rows are written 32, then 8, then 1 at a time, so each table has
-// at most three such statements to prepare per transaction.
+// limits. Rows are written 32, then 8, then 1 at a time, so a table has at
+// most three upserts, and three deletes of each kind, to prepare per
+// transaction.
 var statementSizes = [...]int{32, 8, 1}
 
 // table is a view's table whose rows can be held: its logical name and

@@ -102,7 +102,10 @@ type writer struct {
 	tx    *sql.Tx // kept referenced so no later transaction can share its address
 	gen   int64
 	stmts map[string]*sql.Stmt
-	// held are the rows the batch of tx holds until Flush (held.go).
+	// held are the rows the batch of tx holds until Flush (held.go). mu
+	// guards the switch to a new transaction; the rows themselves are only
+	// touched by the projection's one goroutine, which runs its batches one
+	// after another.
 	held held
 }
 
