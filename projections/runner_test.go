@@ -873,8 +873,9 @@ func TestPreparedBatchesAreAppliedWithTheirPreparations(t *testing.T) {
 // event at failAt.
 type flushingProjection struct {
 	*countingProjection
-	failAt atomic.Int64
-	mu     sync.Mutex
+	failAt  atomic.Int64
+	flushes atomic.Int64
+	mu      sync.Mutex
 	tx     *sql.Tx
 	held   []eventstore.RecordedEvent
 }
@@ -891,6 +892,7 @@ func (p *flushingProjection) Apply(_ context.Context, tx *sql.Tx, _ TableNames, 
 }
 
 func (p *flushingProjection) Flush(ctx context.Context, tx *sql.Tx, t TableNames) error {
+	p.flushes.Add(1)
 	p.mu.Lock()
 	held := p.held
 	p.tx, p.held = nil, nil
@@ -915,14 +917,16 @@ func TestAFailedFlushStopsTheProjectionAtTheEventItCannotWrite(t *testing.T) {
 		db := openTestDB(t, viewsAt(t))
 		p := &flushingProjection{countingProjection: newCounting("p1")}
 		p.failAt.Store(23)
-		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 16}, p)
+		r, err := NewRunnerWithOptions(store, db, nil, Options{BatchSize: 64}, p)
 		require.NoError(t, err)
 		head := appendEvents(t, store, 60)
 		startRunner(t, r)
 
-		// The batch holding event 23 cannot be flushed: the runner halves it
-		// until that event is alone, and commits everything before it.
+		// The batch of all 60 events cannot be flushed: the runner halves it
+		// until event 23 is alone (1-60, 1-30, 1-15, 16-30, 16-22, 23-30,
+		// 23-26, 23-24, 23), and commits everything before it.
 		requireStoppedAt(t, r, "p1", 23, "flush: boom: constraint failed")
+		assert.Equal(t, int64(9), p.flushes.Load(), "halving, not one event at a time")
 		requireEachAppliedOnce(t, db, p.countingProjection, 22)
 
 		p.failAt.Store(0)
