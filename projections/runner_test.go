@@ -876,8 +876,8 @@ type flushingProjection struct {
 	failAt  atomic.Int64
 	flushes atomic.Int64
 	mu      sync.Mutex
-	tx     *sql.Tx
-	held   []eventstore.RecordedEvent
+	tx      *sql.Tx
+	held    []eventstore.RecordedEvent
 }
 
 func (p *flushingProjection) Apply(_ context.Context, tx *sql.Tx, _ TableNames, e eventstore.RecordedEvent) error {
