@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,14 @@ func (d deletion) statement(n int) string {
 	return d.t.deletes[n]
 }
 
+// width is how many values one deleted tuple has.
+func (d deletion) width() int {
+	if d.w != nil {
+		return len(d.w.columns)
+	}
+	return d.t.keys
+}
+
 // held is one batch's held rows, in the order they were first put, and
 // its deferred deletes.
 type held struct {
@@ -354,11 +363,7 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx, t projections.TableNames
 	h := w.use(tx, t)
 	defer h.reset()
 	for _, d := range h.kinds {
-		width := len(d.t.columns[:d.t.keys])
-		if d.w != nil {
-			width = len(d.w.columns)
-		}
-		if err := w.execChunked(ctx, tx, t, d.statement, width, h.deletes[d]); err != nil {
+		if err := w.execChunked(ctx, tx, t, d.statement, d.width(), h.deletes[d]); err != nil {
 			return err
 		}
 	}
@@ -382,18 +387,22 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx, t projections.TableNames
 	return nil
 }
 
-// execChunked runs statement(n) over values, n tuples of width at a time.
+// execChunked runs statement(n) over values, n tuples of width at a time,
+// largest n first. put, remove and removeWhere check their values' count,
+// so values are whole tuples; the last size is 1, so one pass takes them
+// all.
 func (w *writer) execChunked(ctx context.Context, tx *sql.Tx, t projections.TableNames, statement func(n int) string,
 	width int, values []any) error {
-	for len(values) > 0 {
-		for _, n := range statementSizes {
-			for len(values) >= n*width {
-				if err := w.exec(ctx, tx, t, statement(n), values[:n*width]...); err != nil {
-					return err
-				}
-				values = values[n*width:]
+	for _, n := range statementSizes {
+		for len(values) >= n*width {
+			if err := w.exec(ctx, tx, t, statement(n), values[:n*width]...); err != nil {
+				return err
 			}
+			values = values[n*width:]
 		}
+	}
+	if len(values) > 0 {
+		return fmt.Errorf("views: %d values left over, not a whole row of %d", len(values), width)
 	}
 	return nil
 }
