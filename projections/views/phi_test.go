@@ -374,10 +374,11 @@ func assertPHIColumnsSealed(t *testing.T, ctx context.Context, db *projections.D
 }
 
 // checkpoint moves the WAL into the main file, as SQLite does on its own
-// from time to time.
+// from time to time. The read-model DB's own checkpointer may be running
+// one at that moment: the busy timeout waits for it instead of failing.
 func checkpoint(t *testing.T, path string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	defer db.Close()
 	var busy, logged, moved int
