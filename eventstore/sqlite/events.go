@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,15 @@ func encodeTime(t time.Time) (any, error) {
 	return t.UnixNano(), nil
 }
 
+// scanEvents first makes room for firstEvents rows, so that a read of a
+// few new events does not reserve room for a whole batch, and then for up
+// to maxEvents at once: a projection's catch-up batch (5,000 by default)
+// fits.
+const (
+	firstEvents = 1000
+	maxEvents   = 10_000
+)
+
 func decodeTime(nanos sql.NullInt64) time.Time {
 	if !nanos.Valid {
 		return time.Time{}
@@ -41,8 +51,13 @@ func decodeTime(nanos sql.NullInt64) time.Time {
 	return time.Unix(0, nanos.Int64).UTC()
 }
 
-// scanEvents reads rows selected with eventColumns and closes them.
-func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
+// scanEvents reads rows selected with eventColumns and closes them. limit
+// is how many rows the caller may get at most (0: unknown). Each row is
+// scanned into its place in the result, and the result grows at most once
+// on the way to limit, so a read of a full catch-up batch allocates little
+// more than its events: the log's reads are most of what a rebuild
+// allocates.
+func scanEvents(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	var (
 		out        []eventstore.RecordedEvent
@@ -50,11 +65,15 @@ func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error)
 		occurredAt sql.NullInt64
 		recordedAt int64
 	)
-	if capHint > 0 {
-		out = make([]eventstore.RecordedEvent, 0, capHint)
+	if limit > 0 {
+		out = make([]eventstore.RecordedEvent, 0, min(limit, firstEvents))
 	}
 	for rows.Next() {
-		var e eventstore.RecordedEvent
+		if len(out) == cap(out) && len(out) < limit {
+			out = slices.Grow(out, min(limit, maxEvents)-len(out))
+		}
+		out = append(out, eventstore.RecordedEvent{})
+		e := &out[len(out)-1]
 		m := &e.Metadata
 		if err := rows.Scan(&e.Position, &id, &e.Stream.Type, &e.Stream.ID, &e.Version, &e.Type,
 			&e.SchemaVersion, (*[]byte)(&e.Data), &m.ActorID, &m.ActorRole, &m.CommandID,
@@ -67,7 +86,6 @@ func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error)
 		}
 		m.OccurredAt = decodeTime(occurredAt)
 		e.RecordedAt = time.Unix(0, recordedAt).UTC()
-		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -264,7 +264,7 @@ func (s *Store) readAllFromFile(ctx context.Context, afterPosition int64, limit 
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
 	}
-	events, err := scanEvents(rows, min(limit, eventstore.CatchUpBatch))
+	events, err := scanEvents(rows, limit)
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
 	}

@@ -70,6 +70,9 @@ type table struct {
 }
 
 func newTable(name string, keys int, columns ...string) *table {
+	if keys < 1 || keys > 2 {
+		panic("views: " + name + ": a held table's key has one or two columns (heldKey)")
+	}
 	t := &table{name: name, columns: columns, keys: keys, upserts: map[int]string{}, deletes: map[int]string{}}
 	others := make([]string, 0, len(columns)-keys)
 	for _, c := range columns[keys:] {
@@ -170,10 +173,21 @@ func (t *table) column(name string) int {
 	panic("views: table " + t.name + " has no column " + name)
 }
 
-// heldKey names one row of one table.
+// heldKey names one row of one table by its key's values. A table's key
+// has one or two TEXT columns (newTable), so a key is two strings, not
+// one joined: finding a row allocates nothing.
 type heldKey struct {
-	t   *table
-	key string
+	t    *table
+	a, b string
+}
+
+// keyOf is the heldKey of a row of t with key's values.
+func keyOf(t *table, key []any) heldKey {
+	k := heldKey{t: t, a: key[0].(string)}
+	if len(key) == 2 {
+		k.b = key[1].(string)
+	}
+	return k
 }
 
 type heldRow struct {
@@ -215,6 +229,8 @@ type held struct {
 	// kinds were first used.
 	kinds   []deletion
 	deletes map[deletion][]any
+	// values is flush's buffer of a statement's values, kept empty.
+	values []any
 }
 
 func newHeld() held {
@@ -228,8 +244,8 @@ func (h *held) reset() {
 	h.rows, h.kinds = h.rows[:0], h.kinds[:0]
 }
 
-func (h *held) find(t *table, key string) *heldRow {
-	if i, ok := h.index[heldKey{t, key}]; ok {
+func (h *held) find(k heldKey) *heldRow {
+	if i, ok := h.index[k]; ok {
 		return &h.rows[i]
 	}
 	return nil
@@ -240,21 +256,6 @@ func (h *held) deferDelete(d deletion, values ...any) {
 		h.kinds = append(h.kinds, d)
 	}
 	h.deletes[d] = append(h.deletes[d], values...)
-}
-
-// rowKey joins a row's key values (TEXT columns: strings).
-func rowKey(keys []any) string {
-	if len(keys) == 1 {
-		return keys[0].(string)
-	}
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(0)
-		}
-		b.WriteString(k.(string))
-	}
-	return b.String()
 }
 
 // batch is a view's writer within one Apply: statements run at once
@@ -283,12 +284,12 @@ func (b batch) put(t *table, values ...any) error {
 	h := b.w.use(b.tx, b.t)
 	// set changes a held row in place, not the caller's values.
 	values = slices.Clone(values)
-	k := heldKey{t, rowKey(values[:t.keys])}
+	k := keyOf(t, values[:t.keys])
 	if i, ok := h.index[k]; ok {
 		h.rows[i].values, h.rows[i].gone = values, false
 		return nil
 	}
-	first := heldKey{t, values[0].(string)}
+	first := heldKey{t: t, a: values[0].(string)}
 	h.index[k] = len(h.rows)
 	h.byFirst[first] = append(h.byFirst[first], len(h.rows))
 	h.rows = append(h.rows, heldRow{heldKey: k, values: values})
@@ -302,7 +303,7 @@ func (b batch) set(s *setter, args ...any) error {
 	if len(key) != s.t.keys {
 		panic("views: " + s.t.name + ": set needs the whole key")
 	}
-	if r := b.w.use(b.tx, b.t).find(s.t, rowKey(key)); r != nil {
+	if r := b.w.use(b.tx, b.t).find(keyOf(s.t, key)); r != nil {
 		if !r.gone {
 			for i, at := range s.columns {
 				r.values[at] = values[i]
@@ -320,7 +321,7 @@ func (b batch) remove(t *table, key ...any) error {
 		panic("views: " + t.name + ": remove needs the whole key")
 	}
 	h := b.w.use(b.tx, b.t)
-	if r := h.find(t, rowKey(key)); r != nil {
+	if r := h.find(keyOf(t, key)); r != nil {
 		r.gone = true
 	}
 	h.deferDelete(deletion{t: t}, key...)
@@ -333,7 +334,7 @@ func (b batch) removeWhere(w *where, values ...any) error {
 		panic("views: " + w.t.name + ": removeWhere needs a value per column")
 	}
 	h := b.w.use(b.tx, b.t)
-	for _, i := range h.byFirst[heldKey{w.t, values[0].(string)}] {
+	for _, i := range h.byFirst[heldKey{t: w.t, a: values[0].(string)}] {
 		r := &h.rows[i]
 		if r.gone || !matches(r.values, w.columns, values) {
 			continue
@@ -368,23 +369,43 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx, t projections.TableNames
 		}
 	}
 	var tables []*table
-	rows := map[*table][]any{}
 	for _, r := range h.rows {
-		if r.gone {
-			continue
-		}
-		if _, ok := rows[r.t]; !ok {
+		if !r.gone && !slices.Contains(tables, r.t) {
 			tables = append(tables, r.t)
 		}
-		rows[r.t] = append(rows[r.t], r.values...)
 	}
 	for _, tb := range tables {
-		statement := func(n int) string { return tb.upserts[n] }
-		if err := w.execChunked(ctx, tx, t, statement, len(tb.columns), rows[tb]); err != nil {
+		if err := w.upsertHeld(ctx, tx, t, h, tb); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// upsertHeld writes tb's held rows, gathering each statement's values in
+// one buffer that every flush reuses (collecting all of a batch's values
+// first was a tenth of what a rebuild allocated).
+func (w *writer) upsertHeld(ctx context.Context, tx *sql.Tx, t projections.TableNames, h *held, tb *table) error {
+	width := len(tb.columns)
+	full := statementSizes[0] * width
+	values := h.values[:0]
+	defer func() {
+		clear(values[:cap(values)]) // lets the rows' values go
+		h.values = values[:0]
+	}()
+	for _, r := range h.rows {
+		if r.gone || r.t != tb {
+			continue
+		}
+		values = append(values, r.values...)
+		if len(values) == full {
+			if err := w.exec(ctx, tx, t, tb.upserts[statementSizes[0]], values...); err != nil {
+				return err
+			}
+			values = values[:0]
+		}
+	}
+	return w.execChunked(ctx, tx, t, func(n int) string { return tb.upserts[n] }, width, values)
 }
 
 // execChunked runs statement(n) over values, n tuples of width at a time,

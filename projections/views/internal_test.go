@@ -1,6 +1,7 @@
 package views
 
 import (
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -76,4 +77,15 @@ func TestRenderNamesTables(t *testing.T) {
 	var names projections.TableNames
 	assert.Panics(t, func() { render(names, `SELECT * FROM {unknown}`) }, "an undeclared table is a programming error")
 	assert.Equal(t, "SELECT 1", render(names, "SELECT 1"))
+}
+
+func TestSealedTextIsThePrefixAndTheBase64OfTheWhole(t *testing.T) {
+	sealed := make([]byte, 200)
+	for i := range sealed {
+		sealed[i] = byte(i*7 + 3)
+	}
+	for n := 0; n <= len(sealed); n++ {
+		want := sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed[:n])
+		require.Equal(t, want, sealedText(sealed[:n]), "%d bytes", n)
+	}
 }
