@@ -104,11 +104,15 @@ func CreateFile(path string) error {
 
 // BackgroundCheckpointPages is the WAL length (in pages) past which a
 // commit on a file opened with BackgroundCheckpoints checkpoints; its
-// owner makes a WAL that long start over too.
-const BackgroundCheckpointPages = 4096
+// owner makes a WAL that long start over too. 16,384 pages (64 MiB): at
+// 4,096 a rebuild's writer won the race to checkpoint often enough to
+// spend 0.4 CPU-s of its turns copying the WAL (docs/performance.md,
+// session 11); a WAL the owner's passes keep up with starts over by itself
+// long before.
+const BackgroundCheckpointPages = 16384
 
 // backgroundJournalSizeLimit is what a grown WAL of such a file is cut
-// back to when it starts over.
+// back to when it starts over: about as long as it may grow.
 const backgroundJournalSizeLimit = 64 << 20
 
 // fileDSN is the driver's connection string for path with o's pragmas.

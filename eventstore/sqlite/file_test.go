@@ -52,7 +52,7 @@ func TestOpenFileIsOwnerOnlyWALAndDurable(t *testing.T) {
 	require.NoError(t, err)
 	defer background.Close()
 	require.NoError(t, background.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto))
-	assert.Equal(t, 4096, auto, "the owner checkpoints; commits only once the WAL is long")
+	assert.Equal(t, sqlite.BackgroundCheckpointPages, auto, "the owner checkpoints; commits only once the WAL is long")
 	var limit int
 	require.NoError(t, background.QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit))
 	assert.Equal(t, 64<<20, limit)
