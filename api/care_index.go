@@ -24,7 +24,7 @@ const assignmentIndexTable = "assignment_sessions"
 // another session, so a row is written once and never changed.
 type AssignmentIndex struct{}
 
-var _ projections.Projection = AssignmentIndex{}
+var _ projections.Preparer = AssignmentIndex{}
 
 // NewAssignmentIndex returns the assignment index projection.
 func NewAssignmentIndex() AssignmentIndex { return AssignmentIndex{} }
@@ -50,23 +50,43 @@ var assignmentGivenType = care.AssignmentGiven{}.EventType()
 
 // Apply implements projections.Projection: every assignment.given adds its
 // row. Only the ids are read from the body.
-func (AssignmentIndex) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+func (x AssignmentIndex) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent) error {
+	assignmentID, err := x.Prepare(e)
+	if err != nil {
+		return err
+	}
+	return x.ApplyPrepared(ctx, tx, t, e, assignmentID)
+}
+
+// Prepare implements projections.Preparer: it reads an assignment.given's
+// assignment id (nil for every other event), before the runner's turn at
+// the writer.
+func (AssignmentIndex) Prepare(e eventstore.RecordedEvent) (any, error) {
 	if e.Type != assignmentGivenType || e.Stream.Type != care.StreamType {
-		return nil
+		return nil, nil
 	}
 	var ids struct {
 		AssignmentID string `json:"assignmentId"`
 	}
 	if err := json.Unmarshal(e.Data, &ids); err != nil {
-		return fmt.Errorf("assignment index: position %d: %w", e.Position, err)
+		return nil, fmt.Errorf("assignment index: position %d: %w", e.Position, err)
 	}
 	if ids.AssignmentID == "" {
-		return fmt.Errorf("assignment index: position %d has no assignment id", e.Position)
+		return nil, fmt.Errorf("assignment index: position %d has no assignment id", e.Position)
+	}
+	return ids.AssignmentID, nil
+}
+
+// ApplyPrepared implements projections.Preparer.
+func (AssignmentIndex) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, prepared any) error {
+	assignmentID, ok := prepared.(string)
+	if !ok {
+		return nil
 	}
 	// The stream is the session: it is what commands load.
 	// projections.Exec prepares the statement once per batch.
 	_, err := projections.Exec(ctx, tx, `INSERT INTO `+t.Of(assignmentIndexTable)+` (assignment_id, session_id)
-		VALUES (?, ?) ON CONFLICT (assignment_id) DO NOTHING`, ids.AssignmentID, e.Stream.ID)
+		VALUES (?, ?) ON CONFLICT (assignment_id) DO NOTHING`, assignmentID, e.Stream.ID)
 	if err != nil {
 		return fmt.Errorf("assignment index: position %d: %w", e.Position, err)
 	}

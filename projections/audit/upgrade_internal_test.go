@@ -87,7 +87,7 @@ func (v trailV3) Apply(ctx context.Context, tx *sql.Tx, t projections.TableNames
 }
 
 func (v trailV3) ApplyPrepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, e eventstore.RecordedEvent, prepared any) error {
-	owner, err := v.ownerOf(ctx, tx, t, e)
+	owner, err := v.ownerOf(ctx, tx, t, e, e.Stream.String())
 	if err != nil {
 		return err
 	}
@@ -224,4 +224,28 @@ func (l *testLog) put(stream eventstore.StreamID, e domain.Event) int64 {
 		SchemaVersion: v, Data: data, Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider"}}})
 	require.NoError(l.t, err)
 	return res.LastPosition()
+}
+
+// A trail that starts with nothing cached (after a restart) finds a
+// stream's client in its table for any event after the stream's first, and
+// looks nothing up for a first event: nothing can have linked the stream
+// before it.
+func TestOwnerOfReadsTheLinkAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLog(t)
+	session := eventstore.NewStreamID(care.StreamType, "s1")
+	scheduled := l.put(session, care.SessionScheduled{SessionID: "s1", ClinicID: "c1", ClientID: "k1", ProviderID: "p1",
+		ScheduledBy: "p1", Title: "t", Start: time.Now(), End: time.Now().Add(time.Hour)})
+	db := runTrail(t, l.store, NewTrail(), scheduled)
+
+	restarted := NewTrail()
+	require.NoError(t, db.Read(ctx, TrailName, func(tx *sql.Tx, tables projections.TableNames) error {
+		for version, want := range map[int64]string{1: "", 2: "k1", 7: "k1"} {
+			e := eventstore.RecordedEvent{Stream: session, Version: version, Position: scheduled + version}
+			owner, err := restarted.ownerOf(ctx, tx, tables, e, session.String())
+			require.NoError(t, err)
+			assert.Equal(t, want, owner, "version %d", version)
+		}
+		return nil
+	}))
 }
