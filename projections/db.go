@@ -238,8 +238,12 @@ func (db *DB) open(ctx context.Context) error {
 // projections' one bottleneck on SQLite, while a checkpoint from another
 // connection runs beside it on another core (docs/performance.md, session
 // 8). A WAL grown to restartFrames is made to start over (see
-// checkpointer).
-const checkpointInterval = 100 * time.Millisecond
+// checkpointer). Once a second, not every 100 ms as first: a page the
+// writer changes again and again (a B-tree's inner pages, the last leaf)
+// is copied once per pass, and the passes of a rebuild took 1.7 CPU-s
+// instead of 0.8 (session 11), on a machine whose two cores the writer
+// does not have to itself.
+const checkpointInterval = time.Second
 
 // restartFrames is the WAL length (in pages) at which the checkpointer,
 // having copied what it could, makes the WAL start over: the writer's own
