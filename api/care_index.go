@@ -35,6 +35,9 @@ func (AssignmentIndex) Name() string { return AssignmentIndexName }
 // Version implements projections.Projection.
 func (AssignmentIndex) Version() int { return 1 }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (AssignmentIndex) ReadsNoMetadata() {}
+
 // Tables implements projections.Projection.
 func (AssignmentIndex) Tables() []string { return []string{assignmentIndexTable} }
 

@@ -61,6 +61,18 @@ type Preparer interface {
 	ApplyPrepared(ctx context.Context, tx *sql.Tx, t TableNames, e eventstore.RecordedEvent, prepared any) error
 }
 
+// BodiesOnly is a Projection that reads no event's Metadata (actor,
+// command, correlation, causation, clinic, occurred-at): its read model is
+// made of the events' bodies and positions. When every projection of a
+// runner is one and the store is an eventstore.BodyReader, the runner
+// reads the log without the Metadata while it catches up; the events it
+// applies as they arrive keep theirs. A projection that reads Metadata
+// must not be one.
+type BodiesOnly interface {
+	Projection
+	ReadsNoMetadata()
+}
+
 // Flusher is a Projection that holds some of a batch's writes in memory,
 // so that the events of a batch changing the same rows write them once.
 // The runner calls Flush once after the last Apply of every batch, in the

@@ -135,6 +135,21 @@ func NewRunnerWithOptions(store eventstore.Store, db *DB, logger *slog.Logger, o
 	return r, nil
 }
 
+// logReader is how the feed reads the log: without the events' Metadata
+// when the store can and no projection reads it (see BodiesOnly).
+func (r *Runner) logReader() func(ctx context.Context, after int64, limit int) ([]eventstore.RecordedEvent, error) {
+	bodies, ok := r.store.(eventstore.BodyReader)
+	if !ok {
+		return r.store.ReadAll
+	}
+	for _, w := range r.workers {
+		if _, ok := w.p.(BodiesOnly); !ok {
+			return r.store.ReadAll
+		}
+	}
+	return bodies.ReadAllBodies
+}
+
 // Prepare creates the tables and state of projections seen for the first
 // time and starts the rebuild of those whose version changed, so readers
 // can resolve tables before Run catches up. Run calls it too.
@@ -182,7 +197,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	stopped := make(chan struct{})
 	r.running, r.stopped = true, stopped
-	r.feed = newFeed(r.store.ReadAll, feedBatches, 2*r.opts.CatchUpBatchSize)
+	r.feed = newFeed(r.logReader(), feedBatches, 2*r.opts.CatchUpBatchSize)
 	r.feed.follow(head)
 	feed := r.feed
 	r.lifecycle.Unlock()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -946,4 +947,56 @@ func requireStoppedAt(t *testing.T, r *Runner, name string, position int64, mess
 	assert.Equal(t, position-1, s.Position, "the events before the failing one are committed")
 	assert.Equal(t, position, s.FailedPosition)
 	assert.Contains(t, s.LastError, message)
+}
+
+// metadataProbe is a countingProjection that says it reads no Metadata.
+type metadataProbe struct{ *countingProjection }
+
+func (metadataProbe) ReadsNoMetadata() {}
+
+// The runner reads the log without the events' Metadata only when the
+// store can and every projection says it reads none.
+func TestRunnerReadsBodiesOnlyWhenNoProjectionReadsMetadata(t *testing.T) {
+	for name, tc := range map[string]struct {
+		plain     bool // a projection that reads Metadata runs too
+		wantActor string
+	}{
+		"every projection reads bodies only": {wantActor: ""},
+		"one projection reads Metadata":      {plain: true, wantActor: "p1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			store := storeFactories["sqlite"](t, time.Now)
+			require.Implements(t, (*eventstore.BodyReader)(nil), store)
+			var head int64
+			for i := range 12 {
+				res, err := store.Append(ctx, eventstore.NewStreamID("client", fmt.Sprintf("c%d", i%3)), eventstore.AnyVersion,
+					[]eventstore.NewEvent{{Type: "test.happened", Data: []byte(`{}`),
+						Metadata: eventstore.Metadata{ActorID: "p1", ActorRole: "provider", ClinicID: "c1"}}})
+				require.NoError(t, err)
+				head = res.LastPosition()
+			}
+			probe := metadataProbe{newCounting("probe")}
+			var mu sync.Mutex
+			actors := map[string]int{}
+			probe.setHook(func(_ context.Context, _ TableNames, e eventstore.RecordedEvent) error {
+				mu.Lock()
+				defer mu.Unlock()
+				actors[e.Metadata.ActorID]++
+				return nil
+			})
+			ps := []Projection{probe}
+			if tc.plain {
+				ps = append(ps, newCounting("plain"))
+			}
+			r, err := NewRunner(store, openTestDB(t, filepath.Join(t.TempDir(), "read.db")), nil, ps...)
+			require.NoError(t, err)
+			run := startRunner(t, r)
+			waitFor(t, r, "probe", head)
+			require.NoError(t, run.stop())
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, map[string]int{tc.wantActor: 12}, actors)
+		})
+	}
 }

@@ -78,9 +78,20 @@ func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // measuredStore counts and times appends; everything else passes through.
+var _ eventstore.BodyReader = measuredStore{}
+
 type measuredStore struct {
 	eventstore.Store
 	m *serviceMetrics
+}
+
+// ReadAllBodies hands the store's narrower read of the log
+// (eventstore.BodyReader) to the projections' runner through the wrapper.
+func (s measuredStore) ReadAllBodies(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	if bodies, ok := s.Store.(eventstore.BodyReader); ok {
+		return bodies.ReadAllBodies(ctx, afterPosition, limit)
+	}
+	return s.Store.ReadAll(ctx, afterPosition, limit)
 }
 
 func (s measuredStore) Append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,

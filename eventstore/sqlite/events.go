@@ -51,6 +51,10 @@ func decodeTime(nanos sql.NullInt64) time.Time {
 	return time.Unix(0, nanos.Int64).UTC()
 }
 
+// bodyColumns is eventColumns without the Metadata (ReadAllBodies), in
+// scanBodies order.
+const bodyColumns = `position, event_id, stream_type, stream_id, version, type, schema_version, data, recorded_at`
+
 // scanEvents reads rows selected with eventColumns and closes them. limit
 // is how many rows the caller may get at most (0: unknown). Each row is
 // scanned into its place in the result, and the result grows at most once
@@ -58,6 +62,16 @@ func decodeTime(nanos sql.NullInt64) time.Time {
 // more than its events: the log's reads are most of what a rebuild
 // allocates.
 func scanEvents(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
+	return scan(rows, limit, true)
+}
+
+// scanBodies reads rows selected with bodyColumns and closes them, as
+// scanEvents does.
+func scanBodies(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
+	return scan(rows, limit, false)
+}
+
+func scan(rows *sql.Rows, limit int, metadata bool) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	var (
 		out        []eventstore.RecordedEvent
@@ -75,16 +89,24 @@ func scanEvents(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 		out = append(out, eventstore.RecordedEvent{})
 		e := &out[len(out)-1]
 		m := &e.Metadata
-		if err := rows.Scan(&e.Position, &id, &e.Stream.Type, &e.Stream.ID, &e.Version, &e.Type,
-			&e.SchemaVersion, (*[]byte)(&e.Data), &m.ActorID, &m.ActorRole, &m.CommandID,
-			&m.CorrelationID, &m.CausationID, &m.ClinicID, &occurredAt, &recordedAt); err != nil {
+		var err error
+		if metadata {
+			err = rows.Scan(&e.Position, &id, &e.Stream.Type, &e.Stream.ID, &e.Version, &e.Type,
+				&e.SchemaVersion, (*[]byte)(&e.Data), &m.ActorID, &m.ActorRole, &m.CommandID,
+				&m.CorrelationID, &m.CausationID, &m.ClinicID, &occurredAt, &recordedAt)
+		} else {
+			err = rows.Scan(&e.Position, &id, &e.Stream.Type, &e.Stream.ID, &e.Version, &e.Type,
+				&e.SchemaVersion, (*[]byte)(&e.Data), &recordedAt)
+		}
+		if err != nil {
 			return nil, err
 		}
-		var err error
 		if e.ID, err = uuid.ParseBytes(id); err != nil {
 			return nil, fmt.Errorf("event at position %d: bad event id %q: %w", e.Position, id, err)
 		}
-		m.OccurredAt = decodeTime(occurredAt)
+		if metadata {
+			m.OccurredAt = decodeTime(occurredAt)
+		}
 		e.RecordedAt = time.Unix(0, recordedAt).UTC()
 	}
 	if err := rows.Err(); err != nil {

@@ -168,6 +168,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"id taken":   {idTakenSQL, []any{"x"}, "sqlite_autoindex_events_1"},
 		"stream":     {readStreamSQL, []any{"session", "1", 1}, "sqlite_autoindex_events_2"},
 		"all":        {readAllSQL, []any{0, 10}, "INTEGER PRIMARY KEY"},
+		"bodies":     {readBodiesSQL, []any{0, 10}, "INTEGER PRIMARY KEY"},
 		"head":       {headSQL, nil, "SCAN events"},
 		"positions":  {readPositionsSQL, []any{"[3,1,2]"}, "INTEGER PRIMARY KEY"},
 	} {

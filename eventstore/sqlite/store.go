@@ -44,11 +44,15 @@ type Store struct {
 	recent *recentEvents
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store      = (*Store)(nil)
+	_ eventstore.BodyReader = (*Store)(nil)
+)
 
 type readStatements struct {
 	stream    *sql.Stmt
 	all       *sql.Stmt
+	bodies    *sql.Stmt
 	head      *sql.Stmt
 	positions *sql.Stmt
 }
@@ -57,8 +61,9 @@ type readStatements struct {
 const (
 	readStreamSQL = `SELECT ` + eventColumns + ` FROM events
 		WHERE stream_type = ? AND stream_id = ? AND version >= ? ORDER BY version`
-	readAllSQL = `SELECT ` + eventColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`
-	headSQL    = `SELECT position FROM events ORDER BY position DESC LIMIT 1`
+	readAllSQL    = `SELECT ` + eventColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`
+	readBodiesSQL = `SELECT ` + bodyColumns + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`
+	headSQL       = `SELECT position FROM events ORDER BY position DESC LIMIT 1`
 	// readPositionsSQL takes a JSON array of positions.
 	readPositionsSQL = `SELECT ` + eventColumns + ` FROM events
 		WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position`
@@ -140,6 +145,7 @@ func (s *Store) open(ctx context.Context) error {
 	s.reads = readStatements{
 		stream:    prepare(readStreamSQL),
 		all:       prepare(readAllSQL),
+		bodies:    prepare(readBodiesSQL),
 		head:      prepare(headSQL),
 		positions: prepare(readPositionsSQL),
 	}
@@ -271,6 +277,28 @@ func (s *Store) readAllFromFile(ctx context.Context, afterPosition int64, limit 
 	return events, nil
 }
 
+// ReadAllBodies implements eventstore.BodyReader: ReadAll from the file,
+// without the events' Metadata.
+func (s *Store) ReadAllBodies(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	rows, err := s.reads.bodies.QueryContext(bounded(ctx), afterPosition, limit)
+	if err != nil {
+		return nil, readError(ctx, "read all", err)
+	}
+	events, err := scanBodies(rows, limit)
+	if err != nil {
+		return nil, readError(ctx, "read all", err)
+	}
+	return events, nil
+}
+
 func (s *Store) ReadPositions(ctx context.Context, positions []int64) ([]eventstore.RecordedEvent, error) {
 	positions, err := eventstore.CheckPositions(ctx, positions)
 	if err != nil || len(positions) == 0 {
@@ -355,7 +383,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.reads.stream, s.reads.all, s.reads.head, s.reads.positions} {
+	for _, st := range []*sql.Stmt{s.reads.stream, s.reads.all, s.reads.bodies, s.reads.head, s.reads.positions} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SubscribeBeforeDuringAfter", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("ReadFromTheMiddle", func(t *testing.T) { testReadFromMiddle(t, newStore) })
 	t.Run("ReadPositions", func(t *testing.T) { testReadPositions(t, newStore) })
+	t.Run("ReadAllBodies", func(t *testing.T) { testReadAllBodies(t, newStore) })
 	t.Run("LargeAndUnicodePayloads", func(t *testing.T) { testPayloads(t, newStore) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newStore) })
 	t.Run("ContextCancellation", func(t *testing.T) { testContextCancellation(t, newStore) })
@@ -759,4 +760,47 @@ func positions(evs []eventstore.RecordedEvent) []int64 {
 		out[i] = e.Position
 	}
 	return out
+}
+
+// A store that is an eventstore.BodyReader reads what ReadAll reads, page
+// by page, with each event's Metadata as stored or left zero.
+func testReadAllBodies(t *testing.T, newStore Factory) {
+	s := newStore(t, Options())
+	bodies, ok := s.(eventstore.BodyReader)
+	if !ok {
+		t.Skipf("%T reads no bodies alone", s)
+	}
+	ctx := ctxT(t)
+	for i := range 5 {
+		_, err := s.Append(ctx, Stream("session"), eventstore.NoStream, []eventstore.NewEvent{Event(fmt.Sprint(i)), Event("x")})
+		require.NoError(t, err)
+	}
+	all, err := s.ReadAll(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, all, 10)
+	require.NotEmpty(t, all[0].Metadata.ActorID, "the events have metadata to leave out")
+	var got []eventstore.RecordedEvent
+	after := int64(0)
+	for {
+		page, err := bodies.ReadAllBodies(ctx, after, 3)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(page), 3)
+		got = append(got, page...)
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].Position
+	}
+	require.Len(t, got, len(all))
+	for i, e := range got {
+		if e.Metadata != (eventstore.Metadata{}) {
+			assert.Equal(t, all[i].Metadata, e.Metadata, "metadata as stored, or none")
+		}
+		e.Metadata = all[i].Metadata
+		assert.Equal(t, all[i], e)
+	}
+	_, err = bodies.ReadAllBodies(ctx, -1, 3)
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+	_, err = bodies.ReadAllBodies(ctx, 0, 0)
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 }

@@ -46,6 +46,10 @@ func (*Trail) Name() string { return TrailName }
 // Version implements projections.Projection.
 func (*Trail) Version() int { return 4 } // 4: streams are linked to their client, not each of their events
 
+// ReadsNoMetadata implements projections.BodiesOnly: the trail keeps
+// positions; a timeline reads the events, Metadata and all, from the store.
+func (*Trail) ReadsNoMetadata() {}
+
 // Tables implements projections.Projection.
 func (*Trail) Tables() []string {
 	return []string{clientEventsTable, streamClientsTable}

@@ -47,6 +47,9 @@ func (*clientSessionsProjection) Tables() []string {
 	return []string{"cs_sessions", "cs_assignments", "cs_feedback", "cs_comments", "cs_messages"}
 }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (*clientSessionsProjection) ReadsNoMetadata() {}
+
 func (*clientSessionsProjection) Schema(t projections.TableNames) []string {
 	return schema(t,
 		// Keys lead with the client (the messages' with the session): every

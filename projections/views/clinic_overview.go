@@ -49,6 +49,9 @@ func (*clinicOverviewProjection) Tables() []string {
 	return []string{"co_clinics", "co_providers", "co_members", "co_clients", "co_sessions", "co_assignments"}
 }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (*clinicOverviewProjection) ReadsNoMetadata() {}
+
 func (*clinicOverviewProjection) Schema(t projections.TableNames) []string {
 	return schema(t,
 		`CREATE TABLE {co_clinics} (

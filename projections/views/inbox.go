@@ -92,6 +92,9 @@ func (*inboxProjection) Tables() []string {
 		"inbox_assignments", "inbox_items"}
 }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (*inboxProjection) ReadsNoMetadata() {}
+
 func (*inboxProjection) Schema(t projections.TableNames) []string {
 	return schema(t,
 		`CREATE TABLE {inbox_clients} (

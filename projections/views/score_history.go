@@ -37,6 +37,9 @@ func (*scoreHistoryProjection) Name() string     { return ScoreHistoryProjection
 func (*scoreHistoryProjection) Version() int     { return 2 } // 2: PHI columns sealed
 func (*scoreHistoryProjection) Tables() []string { return []string{"score_points"} }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (*scoreHistoryProjection) ReadsNoMetadata() {}
+
 func (*scoreHistoryProjection) Schema(t projections.TableNames) []string {
 	return schema(t,
 		// Keyed by what it is read by: no secondary index to maintain.

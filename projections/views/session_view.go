@@ -54,6 +54,9 @@ func (*sessionViewProjection) Tables() []string {
 	return []string{"sv_sessions", "sv_assignments", "sv_feedback", "sv_comments", "sv_posts"}
 }
 
+// ReadsNoMetadata implements projections.BodiesOnly.
+func (*sessionViewProjection) ReadsNoMetadata() {}
+
 func (*sessionViewProjection) Schema(t projections.TableNames) []string {
 	return schema(t,
 		`CREATE TABLE {sv_sessions} (
