@@ -83,8 +83,8 @@ func scan(rows *sql.Rows, limit int, metadata bool) ([]eventstore.RecordedEvent,
 		out = make([]eventstore.RecordedEvent, 0, min(limit, firstEvents))
 	}
 	for rows.Next() {
-		if len(out) == cap(out) && len(out) < limit {
-			out = slices.Grow(out, min(limit, maxEvents)-len(out))
+		if more := min(limit, maxEvents) - len(out); more > 0 && len(out) == cap(out) {
+			out = slices.Grow(out, more)
 		}
 		out = append(out, eventstore.RecordedEvent{})
 		e := &out[len(out)-1]

@@ -611,3 +611,30 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 	assert.Equal(t, "ok", integrity)
 	t.Logf("%d acknowledged appends checked, %d events stored in %d streams", len(acks), len(all), len(last))
 }
+
+// A read with a limit past what scan reserves at once (maxEvents) returns
+// every event: the result grows past it as append grows any slice.
+func TestReadsLongerThanWhatIsReservedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, filepath.Join(t.TempDir(), "events.db"), eventstore.Options{})
+	total := maxEvents*5/4 + 2*firstEvents // past the first growth beyond maxEvents
+	batch := make([]eventstore.NewEvent, 500)
+	for appended := 0; appended < total; appended += len(batch) {
+		for i := range batch {
+			batch[i] = storetest.Event(strconv.Itoa(appended + i))
+		}
+		_, err := s.Append(ctx, storetest.Stream("session"), eventstore.NoStream, batch)
+		require.NoError(t, err)
+	}
+	all, err := s.ReadAll(ctx, 0, 2*total)
+	require.NoError(t, err)
+	assert.Len(t, all, total)
+	bodies, err := s.ReadAllBodies(ctx, 0, 2*total)
+	require.NoError(t, err)
+	assert.Len(t, bodies, total)
+	for i, e := range all {
+		if e.Position != bodies[i].Position || e.ID != bodies[i].ID {
+			t.Fatalf("event %d: ReadAll has %d %s, ReadAllBodies %d %s", i, e.Position, e.ID, bodies[i].Position, bodies[i].ID)
+		}
+	}
+}
