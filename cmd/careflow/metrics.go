@@ -78,12 +78,12 @@ func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // measuredStore counts and times appends; everything else passes through.
-var _ eventstore.BodyReader = measuredStore{}
-
 type measuredStore struct {
 	eventstore.Store
 	m *serviceMetrics
 }
+
+var _ eventstore.BodyReader = measuredStore{}
 
 // ReadAllBodies hands the store's narrower read of the log
 // (eventstore.BodyReader) to the projections' runner through the wrapper.

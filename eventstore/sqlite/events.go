@@ -52,7 +52,7 @@ func decodeTime(nanos sql.NullInt64) time.Time {
 }
 
 // bodyColumns is eventColumns without the Metadata (ReadAllBodies), in
-// scanBodies order.
+// the order scan reads them without it.
 const bodyColumns = `position, event_id, stream_type, stream_id, version, type, schema_version, data, recorded_at`
 
 // scanEvents reads rows selected with eventColumns and closes them. limit
@@ -65,12 +65,8 @@ func scanEvents(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	return scan(rows, limit, true)
 }
 
-// scanBodies reads rows selected with bodyColumns and closes them, as
-// scanEvents does.
-func scanBodies(rows *sql.Rows, limit int) ([]eventstore.RecordedEvent, error) {
-	return scan(rows, limit, false)
-}
-
+// scan is scanEvents, or without metadata the same for rows selected with
+// bodyColumns (their Metadata left zero).
 func scan(rows *sql.Rows, limit int, metadata bool) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	var (

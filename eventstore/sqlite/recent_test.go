@@ -94,7 +94,7 @@ func TestReadAllFromMemoryMatchesTheFile(t *testing.T) {
 	fromMemory := 0
 	for after := int64(0); after <= head; after++ {
 		for _, limit := range []int{1, 7, 1000} {
-			want, err := s.readAllFromFile(ctx, after, limit)
+			want, err := s.ReadAll(ctx, after, limit)
 			require.NoError(t, err)
 			if _, ok := s.recent.read(after, limit); ok {
 				fromMemory++

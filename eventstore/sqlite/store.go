@@ -238,48 +238,32 @@ func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from
 }
 
 func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
-	return s.readAll(ctx, afterPosition, limit, false)
+	return s.readAll(ctx, afterPosition, limit, wholeFromFile)
 }
 
 // readAllLive is ReadAll for subscriptions: what the writer committed last
 // comes from memory (recentEvents). ReadAll itself always reads the file,
 // so what verifies the log (the hash chain's checks) reads what is stored.
 func (s *Store) readAllLive(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
-	return s.readAll(ctx, afterPosition, limit, true)
-}
-
-func (s *Store) readAll(ctx context.Context, afterPosition int64, limit int, recent bool) ([]eventstore.RecordedEvent, error) {
-	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
-	}
-	if recent {
-		if events, ok := s.recent.read(afterPosition, limit); ok {
-			return events, nil
-		}
-	}
-	return s.readAllFromFile(ctx, afterPosition, limit)
-}
-
-func (s *Store) readAllFromFile(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
-	rows, err := s.reads.all.QueryContext(bounded(ctx), afterPosition, limit)
-	if err != nil {
-		return nil, readError(ctx, "read all", err)
-	}
-	events, err := scanEvents(rows, limit)
-	if err != nil {
-		return nil, readError(ctx, "read all", err)
-	}
-	return events, nil
+	return s.readAll(ctx, afterPosition, limit, recentFirst)
 }
 
 // ReadAllBodies implements eventstore.BodyReader: ReadAll from the file,
 // without the events' Metadata.
 func (s *Store) ReadAllBodies(ctx context.Context, afterPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	return s.readAll(ctx, afterPosition, limit, bodiesFromFile)
+}
+
+// allRead is how readAll reads the log.
+type allRead int
+
+const (
+	wholeFromFile  allRead = iota // ReadAll
+	recentFirst                   // readAllLive
+	bodiesFromFile                // ReadAllBodies
+)
+
+func (s *Store) readAll(ctx context.Context, afterPosition int64, limit int, how allRead) ([]eventstore.RecordedEvent, error) {
 	if err := eventstore.CheckRead(ctx, afterPosition, limit); err != nil {
 		return nil, err
 	}
@@ -288,11 +272,20 @@ func (s *Store) ReadAllBodies(ctx context.Context, afterPosition int64, limit in
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
-	rows, err := s.reads.bodies.QueryContext(bounded(ctx), afterPosition, limit)
+	if how == recentFirst {
+		if events, ok := s.recent.read(afterPosition, limit); ok {
+			return events, nil
+		}
+	}
+	statement, withMetadata := s.reads.all, true
+	if how == bodiesFromFile {
+		statement, withMetadata = s.reads.bodies, false
+	}
+	rows, err := statement.QueryContext(bounded(ctx), afterPosition, limit)
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
 	}
-	events, err := scanBodies(rows, limit)
+	events, err := scan(rows, limit, withMetadata)
 	if err != nil {
 		return nil, readError(ctx, "read all", err)
 	}
