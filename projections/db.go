@@ -392,6 +392,35 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 }
 
 // inTx runs fn in a transaction on db and commits it.
+// beginBatch begins the transaction of a batch at the writer and returns
+// the context its Apply calls get (with the batch's statement cache, see
+// stmt.go) and the function to call once the transaction has ended. On
+// SQLite the transaction holds its connection as a sql.Conn, so that Exec
+// can run on the driver connection directly (directExec).
+func (db *DB) beginBatch(ctx context.Context) (tx *sql.Tx, applyCtx context.Context, end func() error, err error) {
+	if db.dialect.Name() != "sqlite" {
+		if tx, err = db.write.BeginTx(ctx, nil); err != nil {
+			return nil, nil, nil, fmt.Errorf("begin: %w", err)
+		}
+		return tx, withStmtCache(ctx, tx), func() error { return nil }, nil
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		_ = conn.Close()
+		return nil, nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	applyCtx, endDirect := withDirectExec(ctx, tx, conn)
+	return tx, applyCtx, func() error {
+		// Rolling back an ended transaction does nothing: end is also
+		// safe on a path that forgot to end it.
+		_ = tx.Rollback()
+		return errors.Join(endDirect(), conn.Close())
+	}, nil
+}
+
 func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

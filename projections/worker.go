@@ -437,11 +437,15 @@ func (w *worker) commitIsolating(ctx context.Context, c *cursor, events []events
 // and is returned as applyErr with the index of its event, a Flush error
 // with len(events); err is any other failure.
 func (w *worker) commit(ctx context.Context, c *cursor, events []eventstore.RecordedEvent, prepared []preparation, index bool) (at int, applyErr, err error) {
-	tx, err := w.r.db.write.BeginTx(ctx, nil)
+	tx, applyCtx, endTx, err := w.r.db.beginBatch(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("begin: %w", err)
+		return 0, nil, err
 	}
-	applyCtx := withStmtCache(ctx, tx)
+	defer func() {
+		if endErr := endTx(); endErr != nil && err == nil {
+			err = fmt.Errorf("end the batch: %w", endErr)
+		}
+	}()
 	for i, e := range events {
 		var prep *preparation
 		if prepared != nil {

@@ -94,14 +94,14 @@ func (d *decoder) decode(e eventstore.RecordedEvent) (any, error) {
 	return v, nil
 }
 
-// writer runs a projection's statements inside the runner's transaction.
-// Statements are prepared once per transaction: a rebuild applies hundreds
-// of events per transaction with a handful of distinct statements.
+// writer runs a projection's statements inside the runner's transaction
+// (projections.Exec prepares each once per transaction).
 type writer struct {
-	mu    sync.Mutex
-	tx    *sql.Tx // kept referenced so no later transaction can share its address
-	gen   int64
-	stmts map[string]*sql.Stmt
+	mu  sync.Mutex
+	tx  *sql.Tx // kept referenced so no later transaction can share its address
+	gen int64
+	// rendered holds each query with the generation's table names.
+	rendered map[string]string
 	// held are the rows the batch of tx holds until Flush (held.go). mu
 	// guards the switch to a new transaction; the rows themselves are only
 	// touched by the projection's one goroutine, which runs its batches one
@@ -109,9 +109,8 @@ type writer struct {
 	held held
 }
 
-// use makes the writer's statements and held rows those of tx: a new
-// transaction starts with none, so a batch that was rolled back leaves
-// nothing behind.
+// use makes the writer's held rows those of tx: a new transaction starts
+// with none, so a batch that was rolled back leaves nothing behind.
 func (w *writer) use(tx *sql.Tx, t projections.TableNames) *held {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -123,40 +122,31 @@ func (w *writer) switchTo(tx *sql.Tx, t projections.TableNames) {
 	if w.tx == tx && w.gen == t.Generation() && w.held.index != nil {
 		return
 	}
-	w.tx, w.gen, w.stmts = tx, t.Generation(), map[string]*sql.Stmt{}
+	if w.gen != t.Generation() || w.rendered == nil {
+		w.rendered = map[string]string{}
+	}
+	w.tx, w.gen = tx, t.Generation()
 	w.held = newHeld()
 }
 
 // exec runs query, whose table names are written {logical}, in tx.
 func (w *writer) exec(ctx context.Context, tx *sql.Tx, t projections.TableNames, query string, args ...any) error {
-	stmt, err := w.prepared(ctx, tx, t, query)
-	if err != nil {
-		return err
-	}
-	// Without cancellation: see projections.StatementContext.
-	sctx, err := projections.StatementContext(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := stmt.ExecContext(sctx, args...); err != nil {
+	if _, err := projections.Exec(ctx, tx, w.render(tx, t, query), args...); err != nil {
 		return fmt.Errorf("views: %s: %w", firstWords(query), err)
 	}
 	return nil
 }
 
-func (w *writer) prepared(ctx context.Context, tx *sql.Tx, t projections.TableNames, query string) (*sql.Stmt, error) {
+func (w *writer) render(tx *sql.Tx, t projections.TableNames, query string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.switchTo(tx, t)
-	if stmt, ok := w.stmts[query]; ok {
-		return stmt, nil
+	r, ok := w.rendered[query]
+	if !ok {
+		r = render(t, query)
+		w.rendered[query] = r
 	}
-	stmt, err := tx.PrepareContext(ctx, render(t, query))
-	if err != nil {
-		return nil, fmt.Errorf("views: prepare %s: %w", firstWords(query), err)
-	}
-	w.stmts[query] = stmt
-	return stmt, nil
+	return r
 }
 
 // render replaces every {logical} table name in query by its physical name.
