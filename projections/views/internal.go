@@ -126,7 +126,10 @@ func (w *writer) switchTo(tx *sql.Tx, t projections.TableNames) {
 		w.rendered = map[string]string{}
 	}
 	w.tx, w.gen = tx, t.Generation()
-	w.held = newHeld()
+	if w.held.index == nil {
+		w.held = newHeld()
+	}
+	w.held.reset()
 }
 
 // exec runs query, whose table names are written {logical}, in tx.
