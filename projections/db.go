@@ -245,12 +245,13 @@ func (db *DB) open(ctx context.Context) error {
 // does not have to itself.
 const checkpointInterval = time.Second
 
-// restartFrames is the WAL length (in pages) at which the checkpointer,
-// having copied what it could, makes the WAL start over: the writer's own
-// checkpoint at that length (sqlite's BackgroundCheckpoints) gives up
-// whenever this connection is checkpointing, which during a rebuild is
-// most of the time.
-const restartFrames = sqlite.BackgroundCheckpointPages
+// restartFrames is the WAL length (in pages, 64 MiB) at which the
+// checkpointer, having copied what it could, makes the WAL start over: a
+// PASSIVE checkpoint never lets it start over while the writer keeps
+// committing. A quarter of the length at which the writer's own commits
+// would checkpoint (sqlite.BackgroundCheckpointPages), so that in a
+// rebuild, whose WAL grows by about that much a second, they never do.
+const restartFrames = sqlite.BackgroundCheckpointPages / 4
 
 // checkpointer checkpoints on a connection of its own until stopped, a
 // pass every interval (counted from the end of the last one, so that slow

@@ -173,8 +173,8 @@ func TestCheckpointIsTheReadGenerationsPosition(t *testing.T) {
 }
 
 // On SQLite the DB's checkpointer copies the WAL into the file beside the
-// writer; the writer's commits checkpoint only once the WAL is long, so
-// that it starts over, and nothing is lost on the way.
+// writer and makes a long WAL start over; the writer's commits checkpoint
+// only once the WAL is far longer than that, and nothing is lost on the way.
 func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "read.db")
@@ -182,10 +182,15 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	var auto int
 	require.NoError(t, db.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto))
 	require.Equal(t, sqlite.BackgroundCheckpointPages, auto, "commits leave checkpoints to the checkpointer while the WAL is short")
+	require.Less(t, restartFrames, sqlite.BackgroundCheckpointPages, "the checkpointer restarts the WAL before a commit would checkpoint it")
 	_, err := db.write.ExecContext(ctx, `CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)`)
 	require.NoError(t, err)
 	insert := func(from, n int) {
 		t.Helper()
+		// In a turn at the writer, as the runner's commits are.
+		end, err := db.takeTurn(ctx)
+		require.NoError(t, err)
+		defer end()
 		tx, err := db.write.BeginTx(ctx, nil)
 		require.NoError(t, err)
 		for i := from; i < from+n; i++ {
@@ -207,10 +212,11 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Size(), stillBefore.Size(), "no commit checkpointed")
 
-	// When a checkpointer runs
+	// When a checkpointer runs (a pass every 10 ms, not every second, so
+	// that passes come while the writer below writes)
 	conn, err := sqlite.OpenFile(ctx, path, sqlite.FileOptions{Synchronous: "NORMAL"})
 	require.NoError(t, err)
-	db.checkpoints = startCheckpoints(conn, checkpointInterval, db.takeTurn)
+	db.checkpoints = startCheckpoints(conn, 10*time.Millisecond, db.takeTurn)
 
 	// Then the file gets every commit
 	require.Eventually(t, func() bool {
@@ -219,9 +225,9 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 
 	// And a writer that never pauses (a rebuild) still has its WAL start
-	// over: three times the WAL's bound written (a row a page), the WAL
-	// never that long
-	written := 3 * sqlite.BackgroundCheckpointPages / 100 * 100
+	// over: three times the length at which the checkpointer restarts it
+	// written (a row a page), the WAL never that long
+	written := 3 * restartFrames / 100 * 100
 	for i := 300; i < 300+written; i += 100 {
 		insert(i, 100)
 	}

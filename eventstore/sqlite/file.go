@@ -42,9 +42,10 @@ type FileOptions struct {
 	// WAL passes BackgroundCheckpointPages (wal_autocheckpoint; SQLite's
 	// default is 1,000), and such a checkpoint gives up at once while the
 	// owner's runs: the owner must also make a long WAL start over (a
-	// RESTART checkpoint while the writer pauses), or it grows without
-	// bound under a writer that never pauses. A WAL that grew past 64 MiB
-	// is cut back to that when it starts over (journal_size_limit).
+	// RESTART checkpoint while the writer pauses) well before that, or it
+	// grows without bound under a writer that never pauses. A WAL that grew
+	// past 64 MiB is cut back to that when it starts over
+	// (journal_size_limit).
 	BackgroundCheckpoints bool
 }
 
@@ -103,16 +104,17 @@ func CreateFile(path string) error {
 }
 
 // BackgroundCheckpointPages is the WAL length (in pages) past which a
-// commit on a file opened with BackgroundCheckpoints checkpoints; its
-// owner makes a WAL that long start over too. 16,384 pages (64 MiB): at
-// 4,096 a rebuild's writer won the race to checkpoint often enough to
-// spend 0.4 CPU-s of its turns copying the WAL (docs/performance.md,
-// session 11); a WAL the owner's passes keep up with starts over by itself
-// long before.
-const BackgroundCheckpointPages = 16384
+// commit on a file opened with BackgroundCheckpoints checkpoints: a
+// backstop for an owner whose passes fall behind. 65,536 pages (256 MiB),
+// four times the length at which careflow's owner (the projections'
+// checkpointer) makes the WAL start over: when both were 16,384, a
+// rebuild's WAL passed that between two of the owner's passes often enough
+// for the writer to spend 0.6 CPU-s of its turns copying it (and 0.4 at
+// 4,096; docs/performance.md, sessions 11 and 12).
+const BackgroundCheckpointPages = 65536
 
 // backgroundJournalSizeLimit is what a grown WAL of such a file is cut
-// back to when it starts over: about as long as it may grow.
+// back to when it starts over: about as long as its owner lets it grow.
 const backgroundJournalSizeLimit = 64 << 20
 
 // fileDSN is the driver's connection string for path with o's pragmas.
