@@ -44,7 +44,7 @@ type FileOptions struct {
 	// owner's runs: the owner must also make a long WAL start over (a
 	// RESTART checkpoint while the writer pauses) well before that, or it
 	// grows without bound under a writer that never pauses. A WAL that grew
-	// past 64 MiB is cut back to that when it starts over
+	// past 128 MiB is cut back to that when it starts over
 	// (journal_size_limit).
 	BackgroundCheckpoints bool
 }
@@ -114,8 +114,14 @@ func CreateFile(path string) error {
 const BackgroundCheckpointPages = 65536
 
 // backgroundJournalSizeLimit is what a grown WAL of such a file is cut
-// back to when it starts over: about as long as its owner lets it grow.
-const backgroundJournalSizeLimit = 64 << 20
+// back to when it starts over: 128 MiB, more than careflow's owner lets it
+// grow in a rebuild (about twice its 64 MiB restart length), so that the
+// WAL keeps its disk blocks from one start to the next. Cut back to 64 MiB,
+// a WAL that had passed it grew again into new blocks each time, and on
+// ext4 each checkpoint's fsync then also waited for those blocks to be
+// written: the in-turn restart took 150 to 185 ms instead of about 120,
+// and live lag p99 doubled (docs/performance.md, session 12).
+const backgroundJournalSizeLimit = 128 << 20
 
 // fileDSN is the driver's connection string for path with o's pragmas.
 func fileDSN(path string, o FileOptions) string {

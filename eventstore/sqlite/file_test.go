@@ -55,7 +55,7 @@ func TestOpenFileIsOwnerOnlyWALAndDurable(t *testing.T) {
 	assert.Equal(t, sqlite.BackgroundCheckpointPages, auto, "the owner checkpoints; commits only once the WAL is long")
 	var limit int
 	require.NoError(t, background.QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit))
-	assert.Equal(t, 64<<20, limit)
+	assert.Equal(t, 128<<20, limit)
 }
 
 func TestOpenFileRefusesWhatIsNotAPlainPath(t *testing.T) {
