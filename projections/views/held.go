@@ -233,6 +233,8 @@ type held struct {
 	values []any
 	// slab is where put copies rows' values (room).
 	slab []any
+	// order is upsertHeld's buffer of a table's rows in key order.
+	order []int
 }
 
 func newHeld() held {
@@ -404,7 +406,10 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx, t projections.TableNames
 
 // upsertHeld writes tb's held rows, gathering each statement's values in
 // one buffer that every flush reuses (collecting all of a batch's values
-// first was a tenth of what a rebuild allocated).
+// first was a tenth of what a rebuild allocated). The rows go in key order:
+// their keys are distinct, so the order changes nothing but the B-tree's
+// work, which follows the keys from leaf to leaf instead of jumping about
+// (a quarter less time in upsertHeld in a rebuild, session 12).
 func (w *writer) upsertHeld(ctx context.Context, tx *sql.Tx, t projections.TableNames, h *held, tb *table) error {
 	width := len(tb.columns)
 	full := statementSizes[0] * width
@@ -413,10 +418,22 @@ func (w *writer) upsertHeld(ctx context.Context, tx *sql.Tx, t projections.Table
 		clear(values[:cap(values)]) // lets the rows' values go
 		h.values = values[:0]
 	}()
-	for _, r := range h.rows {
-		if r.gone || r.t != tb {
-			continue
+	order := h.order[:0]
+	for i := range h.rows {
+		if r := &h.rows[i]; !r.gone && r.t == tb {
+			order = append(order, i)
 		}
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &h.rows[i].heldKey, &h.rows[j].heldKey
+		if c := strings.Compare(a.a, b.a); c != 0 {
+			return c
+		}
+		return strings.Compare(a.b, b.b)
+	})
+	h.order = order
+	for _, i := range order {
+		r := &h.rows[i]
 		values = append(values, r.values...)
 		if len(values) == full {
 			if err := w.exec(ctx, tx, t, tb.upserts[statementSizes[0]], values...); err != nil {
