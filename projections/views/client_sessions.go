@@ -144,6 +144,15 @@ var (
 	csAssignmentStart    = csAssignments.setter("status", "started_at")
 	csAssignmentComplete = csAssignments.setter("status", "completed_at", "scored", "total", "severity")
 	csAssignmentOverdue  = csAssignments.setter("overdue")
+
+	// Written once, held all the same: at Flush they go in multi-row
+	// statements in key order.
+	csFeedback = newTable("cs_feedback", 2, "client_id", "feedback_id", "assignment_id", "session_id", "by_id", "text", "at",
+		"position")
+	csComments = newTable("cs_comments", 2, "client_id", "comment_id", "feedback_id", "session_id", "author_id",
+		"author_role", "text", "at", "position")
+	csMessages = newTable("cs_messages", 2, "session_id", "message_id", "client_id", "author_id", "author_role", "text",
+		"at", "position")
 )
 
 // Prepare implements projections.Preparer: it decodes the events this
@@ -172,7 +181,6 @@ func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 		return nil
 	}
 	out := p.w.in(ctx, tx, t)
-	exec := out.exec
 	switch ev := v.(type) {
 	case care.SessionScheduled:
 		var index, count int
@@ -234,29 +242,22 @@ func (p *clientSessionsProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {cs_feedback} (feedback_id, assignment_id, session_id, client_id, by_id, text, at, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (client_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.ClientID, ev.By, text, ev.At.UnixNano(), e.Position)
+		return out.put(csFeedback, ev.ClientID, ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.By, text, ev.At.UnixNano(),
+			e.Position)
 	case care.AssignmentCommentPosted:
 		text, err := p.c.seal(ev.ClientID, colCSCommentText, ev.Text)
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {cs_comments} (comment_id, feedback_id, session_id, client_id, author_id, author_role,
-			text, at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (client_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), text,
-			ev.At.UnixNano(), e.Position)
+		return out.put(csComments, ev.ClientID, ev.CommentID, ev.FeedbackID, ev.SessionID, ev.AuthorID,
+			string(ev.AuthorRole), text, ev.At.UnixNano(), e.Position)
 	case care.SessionMessagePosted:
 		text, err := p.c.seal(ev.ClientID, colCSMessageText, ev.Text)
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {cs_messages} (message_id, session_id, client_id, author_id, author_role, text, at, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (session_id, message_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.MessageID, ev.SessionID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), text, ev.At.UnixNano(), e.Position)
+		return out.put(csMessages, ev.SessionID, ev.MessageID, ev.ClientID, ev.AuthorID, string(ev.AuthorRole), text,
+			ev.At.UnixNano(), e.Position)
 	}
 	return nil
 }

@@ -172,6 +172,10 @@ var (
 	inboxSessions      = newTable("inbox_sessions", 2, "client_id", "session_id", "title", "ends_at", "is_open")
 	inboxSessionEnd    = inboxSessions.setter("ends_at")
 	inboxSessionClosed = inboxSessions.setter("is_open")
+
+	// An assignment's book is written once, held all the same: at Flush
+	// the rows go in multi-row statements in key order.
+	inboxAssignments = newTable("inbox_assignments", 1, "assignment_id", "session_id", "book_id", "book_title")
 )
 
 // Prepare implements projections.Preparer: it decodes the events this
@@ -237,9 +241,7 @@ func (p *inboxProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t proje
 	case care.SessionClosed:
 		return p.closeSession(out, ev.ClientID, ev.SessionID)
 	case care.AssignmentGiven:
-		return exec(`INSERT INTO {inbox_assignments} (assignment_id, session_id, book_id, book_title) VALUES (?, ?, ?, ?)
-			ON CONFLICT (assignment_id) DO UPDATE SET session_id = excluded.session_id, book_id = excluded.book_id,
-			book_title = excluded.book_title`, ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookTitle)
+		return out.put(inboxAssignments, ev.AssignmentID, ev.SessionID, ev.BookID, ev.BookTitle)
 	case care.AssignmentOverdue:
 		return out.put(inboxItems, ev.ClientID, "assignment:"+ev.AssignmentID, KindOverdue, ev.SessionID, ev.AssignmentID,
 			ev.AssignmentID, ev.AssignmentID, nil, "", "", ev.Due.UnixNano(), e.Position)

@@ -160,11 +160,15 @@ var (
 	svAssignmentComplete = svAssignments.setter("status", "completed_at", "answers", "scored", "total", "severity",
 		"flags", "urgent")
 	svAssignmentOverdue = svAssignments.setter("overdue")
+
+	// Written once (a post, a feedback, a comment is never changed), held
+	// all the same: at Flush they go in multi-row statements in key order.
+	svFeedback = newTable("sv_feedback", 2, "session_id", "feedback_id", "assignment_id", "by_id", "text", "at", "position")
+	svComments = newTable("sv_comments", 2, "session_id", "comment_id", "feedback_id", "author_id", "author_role", "text",
+		"at", "position")
+	svPosts = newTable("sv_posts", 2, "session_id", "post_id", "kind", "author_id", "author_role", "text", "at", "position")
 )
 
-const svInsertPost = `INSERT INTO {sv_posts} (post_id, kind, session_id, author_id, author_role, text, at, position)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (session_id, post_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`
 
 // Prepare implements projections.Preparer: it decodes the events this
 // projection reads (nil for the others).
@@ -192,7 +196,6 @@ func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t
 		return nil
 	}
 	out := p.w.in(ctx, tx, t)
-	exec := out.exec
 	switch ev := v.(type) {
 	case care.SessionScheduled:
 		var seriesID, planID string
@@ -274,39 +277,34 @@ func (p *sessionViewProjection) ApplyPrepared(ctx context.Context, tx *sql.Tx, t
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {sv_feedback} (feedback_id, assignment_id, session_id, by_id, text, at, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (session_id, feedback_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.FeedbackID, ev.AssignmentID, ev.SessionID, ev.By, text, ev.At.UnixNano(), e.Position)
+		return out.put(svFeedback, ev.SessionID, ev.FeedbackID, ev.AssignmentID, ev.By, text, ev.At.UnixNano(), e.Position)
 	case care.AssignmentCommentPosted:
 		text, err := p.c.seal(ev.ClientID, colSVCommentText, ev.Text)
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO {sv_comments} (comment_id, feedback_id, session_id, author_id, author_role, text, at, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (session_id, comment_id) DO UPDATE SET text = excluded.text, at = excluded.at, position = excluded.position`,
-			ev.CommentID, ev.FeedbackID, ev.SessionID, ev.AuthorID, string(ev.AuthorRole), text, ev.At.UnixNano(), e.Position)
+		return out.put(svComments, ev.SessionID, ev.CommentID, ev.FeedbackID, ev.AuthorID, string(ev.AuthorRole), text,
+			ev.At.UnixNano(), e.Position)
 	case care.SessionMessagePosted:
-		return p.insertPost(exec, ev.ClientID, ev.MessageID, PostMessage, ev.SessionID, ev.AuthorID, string(ev.AuthorRole),
+		return p.insertPost(out, ev.ClientID, ev.MessageID, PostMessage, ev.SessionID, ev.AuthorID, string(ev.AuthorRole),
 			ev.Text, ev.At, e.Position)
 	case care.SessionDiscussionPosted:
-		return p.insertPost(exec, ev.ClientID, ev.PostID, PostDiscussion, ev.SessionID, ev.AuthorID,
+		return p.insertPost(out, ev.ClientID, ev.PostID, PostDiscussion, ev.SessionID, ev.AuthorID,
 			string(domain.RoleProvider), ev.Text, ev.At, e.Position)
 	case care.SessionNoteWritten:
-		return p.insertPost(exec, ev.ClientID, ev.NoteID, PostNote, ev.SessionID, ev.AuthorID, string(domain.RoleProvider),
+		return p.insertPost(out, ev.ClientID, ev.NoteID, PostNote, ev.SessionID, ev.AuthorID, string(domain.RoleProvider),
 			ev.Text, ev.At, e.Position)
 	}
 	return nil
 }
 
-func (p *sessionViewProjection) insertPost(exec func(string, ...any) error, clientID, postID, kind, sessionID, authorID,
+func (p *sessionViewProjection) insertPost(out batch, clientID, postID, kind, sessionID, authorID,
 	authorRole, text string, at time.Time, position int64) error {
 	sealed, err := p.c.seal(clientID, colSVPostText, text)
 	if err != nil {
 		return err
 	}
-	return exec(svInsertPost, postID, kind, sessionID, authorID, authorRole, sealed, at.UnixNano(), position)
+	return out.put(svPosts, sessionID, postID, kind, authorID, authorRole, sealed, at.UnixNano(), position)
 }
 
 // SessionDetail is one session in full, for its care team.
