@@ -392,7 +392,6 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
-// inTx runs fn in a transaction on db and commits it.
 // beginBatch begins the transaction of a batch at the writer and returns
 // the context its Apply calls get (with the batch's statement cache, see
 // stmt.go) and the function to call once the transaction has ended. On
@@ -422,6 +421,7 @@ func (db *DB) beginBatch(ctx context.Context) (tx *sql.Tx, applyCtx context.Cont
 	}, nil
 }
 
+// inTx runs fn in a transaction on db and commits it.
 func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

@@ -169,7 +169,6 @@ var (
 	svPosts = newTable("sv_posts", 2, "session_id", "post_id", "kind", "author_id", "author_role", "text", "at", "position")
 )
 
-
 // Prepare implements projections.Preparer: it decodes the events this
 // projection reads (nil for the others).
 func (p *sessionViewProjection) Prepare(e eventstore.RecordedEvent) (any, error) {
