@@ -16,7 +16,7 @@ import (
 // rebuild parses a statement once per few hundred events instead of once
 // per event. Outside the runner they fall back to the plain tx methods.
 //
-// The statements run under a context without cancellation (StatementContext):
+// The statements run under a context without cancellation (statementContext):
 // the SQLite driver starts a goroutine per statement to watch a context
 // that can be cancelled, which cost a third of a rebuild's CPU. A
 // cancelled runner still stops at the next statement: database/sql rolls
@@ -111,7 +111,7 @@ func (d *directExec) exec(query string, args []any) (res driver.Result, err erro
 			}
 			values = append(values, driver.NamedValue{Ordinal: i + 1, Value: v})
 		}
-		// Without cancellation: see StatementContext.
+		// Without cancellation: see statementContext.
 		res, err = st.(driver.StmtExecContext).ExecContext(context.Background(), values)
 		return err
 	})
@@ -164,10 +164,10 @@ func driverValue(a any) (driver.Value, error) {
 	return driver.DefaultParameterConverter.ConvertValue(a)
 }
 
-// StatementContext returns the context for a statement of Apply: ctx's
+// statementContext returns the context for a statement of Apply: ctx's
 // values without its cancellation (see above). If ctx has already ended,
 // it returns ctx's error instead.
-func StatementContext(ctx context.Context) (context.Context, error) {
+func statementContext(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Resul
 	if st == nil {
 		return tx.ExecContext(ctx, query, args...)
 	}
-	sctx, err := StatementContext(ctx)
+	sctx, err := statementContext(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func Query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Row
 	if st == nil {
 		return tx.QueryContext(ctx, query, args...)
 	}
-	sctx, err := StatementContext(ctx)
+	sctx, err := statementContext(ctx)
 	if err != nil {
 		return nil, err
 	}
